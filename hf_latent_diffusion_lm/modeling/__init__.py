@@ -1,0 +1,20 @@
+"""Model classes: the latent VAE (a transformers model) and the latent denoiser (a diffusers model)."""
+
+from .configuration_latent_vae import INJECTION_METHODS, LatentVAEConfig
+from .latent_denoiser import LatentDenoiserMLP, LatentDenoiserOutput
+from .latent_injectors import EmbeddingInjector, LatentInjector, MemoryInjector, SoftPromptInjector
+from .modeling_latent_vae import DecoderMismatchError, LatentVAEModel, LatentVAEOutput
+
+__all__ = [
+    "INJECTION_METHODS",
+    "DecoderMismatchError",
+    "EmbeddingInjector",
+    "LatentDenoiserMLP",
+    "LatentDenoiserOutput",
+    "LatentInjector",
+    "LatentVAEConfig",
+    "LatentVAEModel",
+    "LatentVAEOutput",
+    "MemoryInjector",
+    "SoftPromptInjector",
+]

@@ -1,0 +1,129 @@
+"""The three ways a latent ``z`` reaches a frozen causal LM (DiffLM §3.3): soft prompt, KV memory, added embedding.
+
+Every injector turns ``(z, input_ids, attention_mask)`` into keyword arguments that both ``decoder(**kwargs)``
+(teacher forcing) and ``decoder.generate(**kwargs)`` accept, and says how many positions it prepends to the
+logits, so the VAE's loss and the pipeline's sampling share one code path per method.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+from torch import nn
+from transformers import DynamicCache
+
+from .configuration_latent_vae import LatentVAEConfig
+
+
+def _mlp(in_features: int, hidden: int, out_features: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_features, hidden), nn.SiLU(), nn.Linear(hidden, out_features))
+
+
+def _prefix_mask(attention_mask: torch.Tensor, length: int) -> torch.Tensor:
+    ones = attention_mask.new_ones(attention_mask.shape[0], length)
+    return torch.cat([ones, attention_mask], dim=1)
+
+
+class LatentInjector(nn.Module):
+    """Base class: maps ``z`` to decoder inputs. Subclasses set :attr:`num_prefix_positions`."""
+
+    num_prefix_positions: int = 0
+
+    def decoder_inputs(self, decoder, z: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
+        """Keyword arguments for ``decoder(...)`` / ``decoder.generate(...)`` carrying ``z``."""
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def injected(self, decoder, z: torch.Tensor) -> Iterator[None]:
+        """Context in which the decoder sees ``z`` on every step (only the embedding method needs one)."""
+        yield
+
+
+class SoftPromptInjector(LatentInjector):
+    """An MLP maps ``z`` to ``k`` token embeddings prepended to the record's embeddings (DiffLM's best method)."""
+
+    def __init__(self, config: LatentVAEConfig):
+        super().__init__()
+        self.num_prefix_positions = config.num_soft_tokens
+        self.hidden_size = config.decoder_hidden_size
+        self.mlp = _mlp(config.latent_dim, config.injector_hidden_size, config.num_soft_tokens * config.decoder_hidden_size)
+
+    def decoder_inputs(self, decoder, z, input_ids, attention_mask):
+        embeddings = decoder.get_input_embeddings()(input_ids)
+        prompt = self.mlp(z).view(z.shape[0], self.num_prefix_positions, self.hidden_size).to(embeddings.dtype)
+        return {
+            "inputs_embeds": torch.cat([prompt, embeddings], dim=1),
+            "attention_mask": _prefix_mask(attention_mask, self.num_prefix_positions),
+        }
+
+
+class MemoryInjector(LatentInjector):
+    """``z`` becomes ``k`` key/value prefix slots in every attention layer, passed as ``past_key_values``."""
+
+    def __init__(self, config: LatentVAEConfig):
+        super().__init__()
+        self.num_slots = config.num_soft_tokens
+        self.num_layers = config.decoder_num_layers
+        self.num_kv_heads = config.decoder_num_kv_heads
+        self.head_dim = config.decoder_head_dim
+        out_features = 2 * self.num_layers * self.num_kv_heads * self.num_slots * self.head_dim
+        self.mlp = _mlp(config.latent_dim, config.injector_hidden_size, out_features)
+
+    def decoder_inputs(self, decoder, z, input_ids, attention_mask):
+        dtype = decoder.get_input_embeddings().weight.dtype
+        memory = self.mlp(z).to(dtype)
+        # (batch, layers, key|value, kv_heads, slots, head_dim)
+        memory = memory.view(z.shape[0], self.num_layers, 2, self.num_kv_heads, self.num_slots, self.head_dim)
+        cache = DynamicCache(config=decoder.config)
+        for layer in range(self.num_layers):
+            cache.update(memory[:, layer, 0], memory[:, layer, 1], layer)
+        return {
+            "input_ids": input_ids,
+            "attention_mask": _prefix_mask(attention_mask, self.num_slots),
+            "past_key_values": cache,
+        }
+
+
+class EmbeddingInjector(LatentInjector):
+    """``z`` is projected to one vector added to every token embedding, prompt and generated tokens alike."""
+
+    def __init__(self, config: LatentVAEConfig):
+        super().__init__()
+        self.mlp = _mlp(config.latent_dim, config.injector_hidden_size, config.decoder_hidden_size)
+
+    def decoder_inputs(self, decoder, z, input_ids, attention_mask):
+        return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+    @contextlib.contextmanager
+    def injected(self, decoder, z):
+        offset = self.mlp(z)[:, None, :]
+
+        def add_offset(module, inputs, output):
+            return output + offset.to(output.dtype)
+
+        handle = decoder.get_input_embeddings().register_forward_hook(add_offset)
+        try:
+            yield
+        finally:
+            handle.remove()
+
+
+INJECTORS = {"soft_prompt": SoftPromptInjector, "memory": MemoryInjector, "embedding": EmbeddingInjector}
+
+
+def build_injector(config: LatentVAEConfig) -> LatentInjector:
+    """The injector named by ``config.injection_method``."""
+    missing = [
+        name
+        for name in ("decoder_hidden_size",) + (("decoder_num_layers", "decoder_num_kv_heads", "decoder_head_dim")
+                                               if config.injection_method == "memory" else ())
+        if getattr(config, name) is None
+    ]
+    if missing:
+        raise ValueError(
+            f"LatentVAEConfig lacks {', '.join(missing)} needed by the {config.injection_method!r} injector; "
+            "build it with LatentVAEConfig.for_decoder(decoder.config, ...)."
+        )
+    return INJECTORS[config.injection_method](config)

@@ -1,0 +1,236 @@
+"""The latent VAE: a trainable encoder and posterior head, and an injector into a frozen causal LM.
+
+The frozen decoder is attached by reference (:meth:`LatentVAEModel.attach_decoder`), not registered as a
+submodule, so it never appears in ``state_dict()``, ``parameters()`` or the saved checkpoint, and optimizers built
+from ``vae.parameters()`` cannot touch it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, PreTrainedModel
+from transformers.utils import ModelOutput
+
+from .configuration_latent_vae import LatentVAEConfig
+from .latent_injectors import build_injector
+
+
+@dataclass
+class LatentVAEOutput(ModelOutput):
+    """Output of :meth:`LatentVAEModel.forward`.
+
+    Args:
+        loss: ``reconstruction_loss + beta * kl``.
+        reconstruction_loss: decoder NLL of the record given the injected latent, in nats per token.
+        kl: KL(q(z|x) || N(0, I)), summed over latent dimensions, averaged over the batch.
+        mu, logvar: the posterior's parameters, ``(batch, latent_dim)``.
+        z: the latent the decoder was conditioned on.
+    """
+
+    loss: torch.FloatTensor | None = None
+    reconstruction_loss: torch.FloatTensor | None = None
+    kl: torch.FloatTensor | None = None
+    mu: torch.FloatTensor | None = None
+    logvar: torch.FloatTensor | None = None
+    z: torch.FloatTensor | None = None
+
+
+class DecoderMismatchError(ValueError):
+    """The frozen decoder's sizes do not match what the injector was built for."""
+
+
+class LatentVAEPreTrainedModel(PreTrainedModel):
+    """Weight init and loading conventions shared by the latent VAE classes."""
+
+    config_class = LatentVAEConfig
+    base_model_prefix = "latent_vae"
+    main_input_name = "input_ids"
+
+    def _init_weights(self, module):
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=0.02)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+
+def _build_encoder(encoder_config: dict | None) -> nn.Module:
+    if not encoder_config:
+        raise ValueError(
+            "LatentVAEConfig.encoder_config is empty: pass a transformers encoder config as a dict "
+            "(e.g. BertConfig(...).to_dict()) or use LatentVAEModel.from_encoder_pretrained(name_or_path, ...)."
+        )
+    options = dict(encoder_config)
+    model = AutoModel.from_config(AutoConfig.for_model(options.pop("model_type"), **options))
+    if getattr(model.config, "is_encoder_decoder", False):
+        model = model.get_encoder()
+    if getattr(model, "pooler", None) is not None:
+        model.pooler = None  # unused: we pool ourselves; unused parameters break DDP
+    return model
+
+
+class LatentVAEModel(LatentVAEPreTrainedModel):
+    """Encoder + posterior head + latent injector; the reconstruction loss runs through a frozen causal LM."""
+
+    def __init__(self, config: LatentVAEConfig, decoder: PreTrainedModel | None = None):
+        super().__init__(config)
+        self.encoder = _build_encoder(config.encoder_config)
+        self.posterior = nn.Linear(self.encoder.config.hidden_size, 2 * config.latent_dim)
+        self.injector = build_injector(config)
+        self.post_init()
+        object.__setattr__(self, "_decoder", None)
+        if decoder is not None:
+            self.attach_decoder(decoder)
+
+    @classmethod
+    def from_encoder_pretrained(
+        cls, encoder_name_or_path: str, decoder: PreTrainedModel, **config_kwargs
+    ) -> "LatentVAEModel":
+        """A fresh VAE whose encoder starts from pretrained weights (e.g. MiniLM) and whose sizes fit ``decoder``."""
+        encoder = AutoModel.from_pretrained(encoder_name_or_path)
+        config = LatentVAEConfig.for_decoder(
+            decoder.config,
+            encoder_config=encoder.config.to_dict(),
+            encoder_name_or_path=str(encoder_name_or_path),
+            **config_kwargs,
+        )
+        model = cls(config, decoder=decoder)
+        missing, unexpected = model.encoder.load_state_dict(encoder.state_dict(), strict=False)
+        if unexpected or [key for key in missing if not key.startswith("pooler")]:
+            raise ValueError(f"Encoder weights from {encoder_name_or_path} do not fit: {missing=} {unexpected=}")
+        return model
+
+    # -- the frozen decoder ---------------------------------------------------------------------------------
+    @property
+    def decoder(self) -> PreTrainedModel:
+        if self._decoder is None:
+            raise RuntimeError(
+                "No decoder attached: call vae.attach_decoder(model) or vae.attach_decoder(vae.load_decoder())."
+            )
+        return self._decoder
+
+    def attach_decoder(self, decoder: PreTrainedModel) -> None:
+        """Use ``decoder`` (frozen here: ``requires_grad=False``, eval mode) for reconstruction and generation."""
+        expected = {
+            "hidden_size": self.config.decoder_hidden_size,
+            "num_hidden_layers": self.config.decoder_num_layers,
+            "num_key_value_heads": self.config.decoder_num_kv_heads,
+            "head_dim": self.config.decoder_head_dim,
+        }
+        reference = LatentVAEConfig.for_decoder(decoder.config)
+        actual = {
+            "hidden_size": reference.decoder_hidden_size,
+            "num_hidden_layers": reference.decoder_num_layers,
+            "num_key_value_heads": reference.decoder_num_kv_heads,
+            "head_dim": reference.decoder_head_dim,
+        }
+        needed = ("hidden_size",) if self.config.injection_method != "memory" else tuple(expected)
+        wrong = [f"{key}: decoder has {actual[key]}, injector expects {expected[key]}" for key in needed
+                 if expected[key] is not None and expected[key] != actual[key]]
+        if wrong:
+            raise DecoderMismatchError(
+                f"The decoder does not match this VAE's {self.config.injection_method!r} injector ("
+                + "; ".join(wrong) + "). Use the decoder the VAE was trained with "
+                f"({self.config.decoder_name_or_path or 'see config.decoder_name_or_path'})."
+            )
+        decoder.requires_grad_(False)
+        decoder.eval()
+        object.__setattr__(self, "_decoder", decoder)
+
+    def load_decoder(self, **kwargs) -> PreTrainedModel:
+        """Load the decoder named in the config with ``AutoModelForCausalLM.from_pretrained``."""
+        path = self.config.decoder_name_or_path
+        if not path:
+            raise ValueError("config.decoder_name_or_path is not set; pass the decoder to attach_decoder() yourself.")
+        if not os.path.exists(path) and (os.path.isabs(path) or path.startswith(".") or path.count("/") > 1):
+            raise FileNotFoundError(f"Decoder path {path!r} (config.decoder_name_or_path) does not exist.")
+        if self.config.decoder_gguf_file:
+            kwargs.setdefault("gguf_file", self.config.decoder_gguf_file)
+        try:
+            return AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        except OSError as error:
+            raise OSError(
+                f"Could not load the decoder {path!r}: it is not a local directory and the Hub could not serve it "
+                f"(offline?). Pass a local path. Cause: {error}"
+            ) from error
+
+    # -- encoding -------------------------------------------------------------------------------------------
+    def encode(
+        self, encoder_input_ids: torch.Tensor, encoder_attention_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior ``(mu, logvar)`` of each record, ``(batch, latent_dim)`` each."""
+        if encoder_attention_mask is None:
+            encoder_attention_mask = torch.ones_like(encoder_input_ids)
+        hidden = self.encoder(input_ids=encoder_input_ids, attention_mask=encoder_attention_mask).last_hidden_state
+        if self.config.pooling == "first":
+            pooled = hidden[:, 0]
+        else:
+            mask = encoder_attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        mu, logvar = self.posterior(pooled).chunk(2, dim=-1)
+        return mu, logvar.clamp(-self.config.logvar_clamp, self.config.logvar_clamp)
+
+    # -- decoding -------------------------------------------------------------------------------------------
+    def reconstruction_nll(
+        self, z: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor, reduction: str = "mean"
+    ) -> torch.Tensor:
+        """Decoder NLL of ``input_ids[:, 1:]`` given ``z``: nats per token (``"mean"``) or per record (``"none"``)."""
+        decoder = self.decoder
+        inputs = self.injector.decoder_inputs(decoder, z, input_ids, attention_mask)
+        with self.injector.injected(decoder, z):
+            logits = decoder(**inputs, use_cache=False).logits
+        start = self.injector.num_prefix_positions if "inputs_embeds" in inputs else 0
+        logits = logits[:, start : start + input_ids.shape[1] - 1].float()
+        targets, mask = input_ids[:, 1:], attention_mask[:, 1:].to(logits.dtype)
+        nll = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none") * mask
+        if reduction == "none":
+            return nll.sum(1) / mask.sum(1).clamp(min=1.0)
+        return nll.sum() / mask.sum().clamp(min=1.0)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, start_token_id: int, **generate_kwargs) -> torch.LongTensor:
+        """New token ids written by the frozen decoder for each latent (the start token is not included)."""
+        decoder = self.decoder
+        z = z.to(device=decoder.device, dtype=next(self.injector.parameters()).dtype)
+        start = torch.full((z.shape[0], 1), start_token_id, dtype=torch.long, device=decoder.device)
+        inputs = self.injector.decoder_inputs(decoder, z, start, torch.ones_like(start))
+        with self.injector.injected(decoder, z):
+            output = decoder.generate(**inputs, **generate_kwargs)
+        return output if "inputs_embeds" in inputs else output[:, start.shape[1] :]
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.LongTensor | None = None,
+        encoder_input_ids: torch.LongTensor | None = None,
+        encoder_attention_mask: torch.LongTensor | None = None,
+        beta: float = 0.0,
+        sample_posterior: bool | None = None,
+        return_dict: bool = True,
+    ) -> LatentVAEOutput | tuple:
+        r"""Encode the record, sample ``z`` (in training) and score the decoder's reconstruction of it.
+
+        ``encoder_input_ids`` default to ``input_ids`` (an encoder over the decoder's vocabulary). ``beta`` weighs
+        the KL term; schedules such as DiffLM's decreasing β pass it per step.
+        """
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if encoder_input_ids is None:
+            encoder_input_ids, encoder_attention_mask = input_ids, attention_mask
+        mu, logvar = self.encode(encoder_input_ids, encoder_attention_mask)
+        sample = self.training if sample_posterior is None else sample_posterior
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample else mu
+        reconstruction = self.reconstruction_nll(z, input_ids, attention_mask)
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1).mean()
+        loss = reconstruction + beta * kl
+        output = LatentVAEOutput(loss=loss, reconstruction_loss=reconstruction, kl=kl, mu=mu, logvar=logvar, z=z)
+        return output if return_dict else output.to_tuple()

@@ -1,0 +1,5 @@
+"""The diffusers pipeline that chains the latent prior, the VAE's injector and the frozen LM."""
+
+from .pipeline_latent_diffusion_lm import LatentDiffusionLMPipeline, LatentDiffusionLMPipelineOutput
+
+__all__ = ["LatentDiffusionLMPipeline", "LatentDiffusionLMPipelineOutput"]

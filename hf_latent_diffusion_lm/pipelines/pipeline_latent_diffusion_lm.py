@@ -1,0 +1,277 @@
+"""Latent diffusion into a frozen causal LM: sample a latent with the MLP denoiser, let the LM write the record."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+from diffusers import DiffusionPipeline
+from diffusers.schedulers import EDMDPMSolverMultistepScheduler, EDMEulerScheduler
+from diffusers.utils import BaseOutput
+from transformers import LogitsProcessorList, PreTrainedModel
+
+from ..data.record_tokenization import collate_records, decoder_start_token_id, pad_token_id, tokenize_records
+from ..modeling import LatentDenoiserMLP, LatentVAEModel
+
+OUTPUT_TYPES = ("text", "records", "pandas")
+
+
+@dataclass
+class LatentDiffusionLMPipelineOutput(BaseOutput):
+    """Output of :class:`LatentDiffusionLMPipeline`.
+
+    Args:
+        texts: the records as the decoder wrote them.
+        latents: the latents they were decoded from, ``(num_samples, latent_dim)``.
+        records: parsed records (``output_type="records"``: a list of dicts, ``"pandas"``: a DataFrame with the
+            schema's dtypes); records that do not parse are left out and counted in ``validity``.
+        validity: share of ``texts`` that parse and satisfy the schema (``None`` without a schema).
+    """
+
+    texts: list[str]
+    latents: torch.Tensor
+    records: Any = None
+    validity: float | None = None
+
+
+def _seeded(generator: torch.Generator | None, device: torch.device):
+    """Run the LM's sampling (which uses torch's global RNG) from a seed drawn off ``generator``."""
+    if generator is None:
+        return contextlib.nullcontext()
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item())
+    devices = [device] if device.type == "cuda" else []
+    context = torch.random.fork_rng(devices=devices)
+
+    @contextlib.contextmanager
+    def seeded():
+        with context:
+            torch.manual_seed(seed)
+            yield
+
+    return seeded()
+
+
+class LatentDiffusionLMPipeline(DiffusionPipeline):
+    r"""Pipeline for synthetic records with a latent-diffusion language model (DiffLM).
+
+    Components:
+        vae ([`LatentVAEModel`]): encoder, posterior and latent injector.
+        denoiser ([`LatentDenoiserMLP`]): the latent prior, holding the latent normalisation statistics.
+        scheduler ([`EDMEulerScheduler`] or [`EDMDPMSolverMultistepScheduler`]): the sampler of the latent prior.
+        decoder ([`~transformers.AutoModelForCausalLM`]): the frozen LM that writes records.
+        tokenizer: the decoder's tokenizer.
+        encoder_tokenizer (*optional*): the encoder's tokenizer; ``None`` when the encoder reads decoder ids.
+        schema (`dict`, *optional*): a ``TableSchema`` (or its dict): parsing, validation and constrained decoding.
+        max_new_tokens (`int`, defaults to 256): default decoding budget; training sets it from the longest record.
+    """
+
+    model_cpu_offload_seq = "denoiser->vae->decoder"
+    _optional_components = ["encoder_tokenizer"]
+
+    def __init__(
+        self,
+        vae: LatentVAEModel,
+        denoiser: LatentDenoiserMLP,
+        scheduler: EDMEulerScheduler | EDMDPMSolverMultistepScheduler,
+        decoder: PreTrainedModel,
+        tokenizer,
+        encoder_tokenizer=None,
+        schema: Any = None,
+        max_new_tokens: int = 256,
+    ):
+        super().__init__()
+        if vae.config.latent_dim != denoiser.config.latent_dim:
+            raise ValueError(
+                f"The VAE's latent_dim ({vae.config.latent_dim}) differs from the denoiser's "
+                f"({denoiser.config.latent_dim})."
+            )
+        if getattr(scheduler.config, "sigma_data", denoiser.config.sigma_data) != denoiser.config.sigma_data:
+            raise ValueError(
+                f"The scheduler's sigma_data ({scheduler.config.sigma_data}) differs from the denoiser's "
+                f"({denoiser.config.sigma_data}); EDM preconditioning needs them equal."
+            )
+        vae.attach_decoder(decoder)
+        self.register_modules(
+            vae=vae, denoiser=denoiser, scheduler=scheduler, decoder=decoder, tokenizer=tokenizer,
+            encoder_tokenizer=encoder_tokenizer,
+        )
+        self._schema = None
+        self.schema = schema
+        self.register_to_config(max_new_tokens=max_new_tokens)
+
+    # -- schema ---------------------------------------------------------------------------------------------
+    @property
+    def schema(self):
+        """The ``TableSchema`` records are parsed, validated and constrained with (``None`` for free text)."""
+        return self._schema
+
+    @schema.setter
+    def schema(self, value) -> None:
+        if isinstance(value, dict):
+            from ..data.table_schema import TableSchema
+
+            value = TableSchema.from_dict(value)
+        schema = value
+        self._schema = schema
+        self.register_to_config(schema=schema.to_dict() if schema is not None else None)
+
+    # -- latents --------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample_latents(
+        self,
+        num_samples: int,
+        num_inference_steps: int = 20,
+        generator: torch.Generator | None = None,
+        condition: torch.LongTensor | None = None,
+        guidance_scale: float = 1.0,
+    ) -> torch.Tensor:
+        """Latents from the diffusion prior, de-normalised to the VAE's latent space: ``(num_samples, latent_dim)``.
+
+        With ``condition`` (indices per conditioning column) and ``guidance_scale != 1``, classifier-free guidance
+        mixes the conditional and unconditional predictions: ``F_u + w (F_c - F_u)``.
+        """
+        denoiser, device = self.denoiser, self.denoiser.device
+        dtype = next(denoiser.parameters()).dtype
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        shape = (num_samples, denoiser.config.latent_dim)
+        latents = torch.randn(shape, generator=generator, device=generator.device if generator else device,
+                              dtype=dtype).to(device) * self.scheduler.init_noise_sigma
+        guided = condition is not None and guidance_scale != 1.0
+        null = denoiser.null_condition(num_samples) if guided else None
+        for t in self.scheduler.timesteps:
+            model_input = self.scheduler.scale_model_input(latents, t)
+            prediction = denoiser(model_input, t, condition=condition).sample
+            if guided:
+                unconditional = denoiser(model_input, t, condition=null).sample
+                prediction = unconditional + guidance_scale * (prediction - unconditional)
+            latents = self.scheduler.step(prediction, t, latents, generator=generator).prev_sample
+        return denoiser.denormalize(latents)
+
+    @torch.no_grad()
+    def encode(self, records: Sequence[str | dict], batch_size: int = 64) -> torch.Tensor:
+        """Posterior means of records (texts, or dicts serialized with the schema): ``(n, latent_dim)``."""
+        texts = [self.schema.to_text(r) if isinstance(r, dict) else r for r in records]
+        if not texts:
+            raise ValueError("encode() needs at least one record.")
+        device, means = self.vae.device, []
+        for start in range(0, len(texts), batch_size):
+            features = tokenize_records(texts[start : start + batch_size], self.tokenizer, self.encoder_tokenizer)
+            rows = [dict(zip(features, values)) for values in zip(*features.values())]
+            batch = collate_records(rows, self.tokenizer, self.encoder_tokenizer)
+            mu, _ = self.vae.encode(batch["encoder_input_ids"].to(device), batch["encoder_attention_mask"].to(device))
+            means.append(mu.float())
+        return torch.cat(means)
+
+    # -- decoding -------------------------------------------------------------------------------------------
+    def _logits_processors(self, constrained: bool, fixed_values, start: int, stop: int) -> LogitsProcessorList:
+        if not constrained:
+            return LogitsProcessorList()
+        from ..data.constrained_decoding import SchemaLogitsProcessor
+
+        if isinstance(fixed_values, list):
+            fixed_values = fixed_values[start:stop]
+        vocab_size = self.decoder.get_output_embeddings().weight.shape[0]
+        return LogitsProcessorList(
+            [SchemaLogitsProcessor(self.schema, self.tokenizer, vocab_size=vocab_size, fixed_values=fixed_values)]
+        )
+
+    @torch.no_grad()
+    def decode(
+        self,
+        latents: torch.Tensor,
+        batch_size: int = 64,
+        max_new_tokens: int | None = None,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        constrained: bool = False,
+        fixed_values: dict | list[dict] | None = None,
+        generator: torch.Generator | None = None,
+    ) -> list[str]:
+        """Texts the frozen decoder writes for each latent (greedy by default: a reconstruction)."""
+        if constrained and self.schema is None:
+            raise ValueError("constrained=True needs a schema: set pipe.schema = TableSchema.infer(data).")
+        if isinstance(fixed_values, list) and len(fixed_values) != len(latents):
+            raise ValueError(f"fixed_values has {len(fixed_values)} rows for {len(latents)} latents.")
+        options = {"max_new_tokens": max_new_tokens or self.config.max_new_tokens, "do_sample": do_sample,
+                   "pad_token_id": pad_token_id(self.tokenizer), "eos_token_id": self.tokenizer.eos_token_id}
+        if do_sample:
+            options.update(temperature=temperature, top_p=top_p, top_k=0)
+        start_token, texts = decoder_start_token_id(self.tokenizer), []
+        with _seeded(generator, self.decoder.device):
+            for start in self.progress_bar(range(0, len(latents), batch_size)):
+                stop = min(start + batch_size, len(latents))
+                processors = self._logits_processors(constrained, fixed_values, start, stop)
+                ids = self.vae.generate(latents[start:stop], start_token, logits_processor=processors, **options)
+                texts.extend(self.tokenizer.batch_decode(ids, skip_special_tokens=True))
+        return texts
+
+    def _parse(self, texts: list[str]) -> tuple[list[dict], float]:
+        from ..data.record_format import RecordParseError
+
+        records = []
+        for text in texts:
+            try:
+                record = self.schema.parse(text)
+            except RecordParseError:
+                continue
+            if not self.schema.validate(record):
+                records.append(record)
+        return records, len(records) / max(len(texts), 1)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        num_samples: int = 1,
+        num_inference_steps: int = 20,
+        generator: torch.Generator | None = None,
+        batch_size: int = 64,
+        max_new_tokens: int | None = None,
+        do_sample: bool = True,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        latents: torch.Tensor | None = None,
+        constrained: bool | None = None,
+        fixed_values: dict | list[dict] | None = None,
+        output_type: str = "text",
+        return_dict: bool = True,
+    ) -> LatentDiffusionLMPipelineOutput | tuple:
+        r"""Sample ``num_samples`` synthetic records.
+
+        Args:
+            num_samples: how many records.
+            num_inference_steps: steps of the latent sampler (few-step solvers such as
+                ``EDMDPMSolverMultistepScheduler`` work with 5-10).
+            generator: makes latent sampling and the LM's token sampling reproducible.
+            batch_size: records decoded together.
+            max_new_tokens: decoding budget per record (default: ``pipe.config.max_new_tokens``).
+            do_sample, temperature, top_p: the LM's token sampling (``top_k`` is off: faithful to the LM).
+            latents: decode these instead of sampling the prior.
+            constrained: schema-constrained decoding (default: on when the pipeline has a schema), so every record
+                parses and respects column kinds, category sets and ranges.
+            fixed_values: ``{column: value}`` forced in every record, or one such dict per record.
+            output_type: ``"text"``, ``"records"`` (list of dicts) or ``"pandas"`` (DataFrame).
+        """
+        if not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}.")
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}.")
+        if output_type != "text" and self.schema is None:
+            raise ValueError(f"output_type={output_type!r} needs a schema; this pipeline has none.")
+        constrained = self.schema is not None if constrained is None else constrained
+        if latents is None:
+            latents = self.sample_latents(num_samples, num_inference_steps, generator)
+        elif latents.shape[0] != num_samples:
+            raise ValueError(f"latents has {latents.shape[0]} rows but num_samples={num_samples}.")
+        texts = self.decode(latents, batch_size=batch_size, max_new_tokens=max_new_tokens, do_sample=do_sample,
+                            temperature=temperature, top_p=top_p, constrained=constrained,
+                            fixed_values=fixed_values, generator=generator)
+        records, validity = (None, None) if self.schema is None else self._parse(texts)
+        if output_type == "text":
+            records = None
+        elif output_type == "pandas":
+            records = self.schema.records_to_frame(records)
+        output = LatentDiffusionLMPipelineOutput(texts=texts, latents=latents, records=records, validity=validity)
+        return output if return_dict else output.to_tuple()

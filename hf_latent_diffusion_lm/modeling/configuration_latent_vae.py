@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from transformers import PretrainedConfig
@@ -33,6 +34,8 @@ class LatentVAEConfig(PretrainedConfig):
         decoder_hidden_size, decoder_num_layers, decoder_num_kv_heads, decoder_head_dim (`int`):
             the decoder's sizes; fill them with :meth:`for_decoder`.
         logvar_clamp (`float`, defaults to 10.0): ``logvar`` is clamped to ``[-c, c]`` for numerical safety.
+        initial_logvar (`float`, defaults to -6.0): initial bias of the posterior's ``logvar``; a narrow start
+            keeps the sampling noise from drowning the small early differences between records.
     """
 
     model_type = "latent_vae"
@@ -53,6 +56,7 @@ class LatentVAEConfig(PretrainedConfig):
         decoder_num_kv_heads: int | None = None,
         decoder_head_dim: int | None = None,
         logvar_clamp: float = 10.0,
+        initial_logvar: float = -6.0,
         **kwargs,
     ):
         if injection_method not in INJECTION_METHODS:
@@ -63,7 +67,8 @@ class LatentVAEConfig(PretrainedConfig):
             raise ValueError(f"Unknown pooling {pooling!r}; choose one of {', '.join(POOLING_METHODS)}.")
         if latent_dim < 1 or num_soft_tokens < 1:
             raise ValueError("latent_dim and num_soft_tokens must be positive integers.")
-        self.encoder_config = encoder_config
+        # Stored as its JSON form so that a saved and reloaded config compares equal (JSON keys are strings).
+        self.encoder_config = json.loads(json.dumps(encoder_config)) if encoder_config is not None else None
         self.encoder_name_or_path = encoder_name_or_path
         self.pooling = pooling
         self.latent_dim = latent_dim
@@ -77,6 +82,7 @@ class LatentVAEConfig(PretrainedConfig):
         self.decoder_num_kv_heads = decoder_num_kv_heads
         self.decoder_head_dim = decoder_head_dim
         self.logvar_clamp = logvar_clamp
+        self.initial_logvar = initial_logvar
         super().__init__(**kwargs)
 
     @classmethod

@@ -91,6 +91,14 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
         if decoder is not None:
             self.attach_decoder(decoder)
 
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if module is getattr(self, "posterior", None):
+            # Start with spread-out means and a narrow posterior: pooled features of similar records differ by
+            # little, and unit-variance noise would drown them, teaching the decoder to ignore z (posterior collapse).
+            nn.init.normal_(module.weight, std=module.in_features**-0.5)
+            nn.init.constant_(module.bias[self.config.latent_dim :], self.config.initial_logvar)
+
     @classmethod
     def from_encoder_pretrained(
         cls, encoder_name_or_path: str, decoder: PreTrainedModel, **config_kwargs

@@ -1,0 +1,54 @@
+"""Shared fixtures: tiny models, and a tiny decoder briefly pre-trained on short records (so it can be steered)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from hf_latent_diffusion_lm.data.record_tokenization import collate_records, tokenize_records
+from hf_latent_diffusion_lm.testing import tiny_decoder, tiny_tokenizer
+
+NAMES = ["ana", "bo", "cy", "dee", "eli", "fay", "gus", "hal", "ivy", "jo", "kai", "lu"]
+CITIES = ["oslo", "rome", "lima", "kyiv"]
+
+
+def make_records(count: int, seed: int = 0) -> list[str]:
+    """Short, varied serialized records: the latent must carry which name/age/city a row has."""
+    rng = random.Random(seed)
+    return [
+        f"{{name: {rng.choice(NAMES)}, age: {rng.randint(18, 89)}, city: {rng.choice(CITIES)}}}"
+        for _ in range(count)
+    ]
+
+
+def record_batch(texts, tokenizer):
+    features = tokenize_records(texts, tokenizer)
+    return collate_records([dict(zip(features, values)) for values in zip(*features.values())], tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    return tiny_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def training_records():
+    return make_records(48, seed=1)
+
+
+@pytest.fixture(scope="session")
+def pretrained_decoder(tokenizer, training_records):
+    """A tiny Llama trained as a plain LM on the records' distribution (then frozen by the tests that use it)."""
+    torch.manual_seed(0)
+    decoder = tiny_decoder(seed=0).train()
+    batch = record_batch(make_records(256, seed=2), tokenizer)
+    optimizer = torch.optim.AdamW(decoder.parameters(), lr=3e-3)
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    for _ in range(60):
+        loss = decoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return decoder.eval()

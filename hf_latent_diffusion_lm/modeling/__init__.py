@@ -2,6 +2,7 @@
 
 from .configuration_latent_vae import INJECTION_METHODS, LatentVAEConfig
 from .latent_denoiser import LatentDenoiserMLP, LatentDenoiserOutput
+from .injector_lora import injector_lora_config
 from .latent_injectors import EmbeddingInjector, LatentInjector, MemoryInjector, SoftPromptInjector
 from .modeling_latent_vae import DecoderMismatchError, LatentVAEModel, LatentVAEOutput
 
@@ -17,4 +18,5 @@ __all__ = [
     "LatentVAEOutput",
     "MemoryInjector",
     "SoftPromptInjector",
+    "injector_lora_config",
 ]

@@ -117,6 +117,13 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         self._schema = schema
         self.register_to_config(schema=schema.to_dict() if schema is not None else None)
 
+    def save_pretrained(self, save_directory, **kwargs):
+        """Save every component (safetensors), plus the VAE's config at the root so that
+        ``transformers.pipeline("latent-text-generation", model=save_directory)`` can find the task's model."""
+        kwargs.setdefault("safe_serialization", True)
+        super().save_pretrained(save_directory, **kwargs)
+        self.vae.config.save_pretrained(save_directory)
+
     # -- latents --------------------------------------------------------------------------------------------
     @torch.no_grad()
     def sample_latents(

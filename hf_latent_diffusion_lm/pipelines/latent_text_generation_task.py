@@ -1,0 +1,69 @@
+"""The ``transformers.pipeline("latent-text-generation", model=dir)`` task over a saved diffusion pipeline.
+
+transformers' ``pipeline()`` reads ``config.json`` at the root of ``dir`` (``LatentDiffusionLMPipeline.save_pretrained``
+writes the VAE's config there), then asks the task's model class to load the directory; that class hands back the
+whole :class:`LatentDiffusionLMPipeline`, which this thin ``Pipeline`` calls.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import Pipeline
+from transformers.pipelines import PIPELINE_REGISTRY
+
+from .pipeline_latent_diffusion_lm import LatentDiffusionLMPipeline
+
+TASK = "latent-text-generation"
+
+
+class LatentDiffusionLMForGeneration:
+    """The task's model class: ``from_pretrained`` loads a saved :class:`LatentDiffusionLMPipeline`."""
+
+    @classmethod
+    def from_pretrained(cls, path: str, dtype=None, **kwargs) -> LatentDiffusionLMPipeline:
+        dtype = None if dtype in (None, "auto") else dtype
+        return LatentDiffusionLMPipeline.from_pretrained(path, dtype=dtype or torch.float32)
+
+
+class LatentTextGenerationPipeline(Pipeline):
+    """Samples records: ``generator(num_samples=8)`` -> ``[{"generated_text": ..., "record": ...}, ...]``.
+
+    Keyword arguments are those of :meth:`LatentDiffusionLMPipeline.__call__`.
+    """
+
+    _load_tokenizer = False
+    _load_feature_extractor = False
+    _load_image_processor = False
+    _load_processor = False
+
+    def __init__(self, model: LatentDiffusionLMPipeline, device=None, **kwargs):
+        # The model is a diffusers pipeline, not a PreTrainedModel: keep only what sampling needs.
+        self.model = model
+        self.task = kwargs.get("task", TASK)
+        if device is not None and device != -1:
+            model.to(torch.device(f"cuda:{device}") if isinstance(device, int) else device)
+
+    def _sanitize_parameters(self, **kwargs):
+        return {}, kwargs, {}
+
+    def preprocess(self, inputs):
+        return inputs
+
+    def _forward(self, model_inputs, **call_kwargs):
+        return self.model(**call_kwargs)
+
+    def postprocess(self, model_outputs):
+        records = model_outputs.records if isinstance(model_outputs.records, list) else None
+        return [
+            {"generated_text": text, **({"record": records[i]} if records and i < len(records) else {})}
+            for i, text in enumerate(model_outputs.texts)
+        ]
+
+    def __call__(self, num_samples: int = 1, **kwargs) -> list[dict]:
+        kwargs.setdefault("output_type", "records" if self.model.schema is not None else "text")
+        return self.postprocess(self._forward(None, num_samples=num_samples, **kwargs))
+
+
+PIPELINE_REGISTRY.register_pipeline(
+    TASK, pipeline_class=LatentTextGenerationPipeline, pt_model=LatentDiffusionLMForGeneration, type="text"
+)

@@ -12,7 +12,6 @@ from typing import Sequence
 
 import pandas as pd
 
-COMPRESSION_SUFFIXES = {".gz", ".bz2", ".zip", ".xz", ".zst"}
 FORMATS_BY_SUFFIX = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -25,31 +24,30 @@ FORMATS = ("csv", "tsv", "parquet", "jsonl")
 
 
 def table_format(path: Path) -> str:
-    """The format a file's suffix names (compression suffixes such as ``.gz`` are looked through)."""
-    suffixes = [s.lower() for s in path.suffixes if s.lower() not in COMPRESSION_SUFFIXES]
-    if suffixes and suffixes[-1] in FORMATS_BY_SUFFIX:
-        return FORMATS_BY_SUFFIX[suffixes[-1]]
+    """The format a file's suffix names."""
+    if path.suffix.lower() in FORMATS_BY_SUFFIX:
+        return FORMATS_BY_SUFFIX[path.suffix.lower()]
     raise ValueError(
         f"Cannot tell the format of {str(path)!r} from its suffix; known suffixes: {sorted(FORMATS_BY_SUFFIX)}. "
         f"Pass format= one of {FORMATS}."
     )
 
 
-def _check_ragged_rows(path: Path, delimiter: str, has_header: bool, expected: int | None) -> None:
+def _check_ragged_rows(path: Path, delimiter: str, column_names: Sequence[str] | None) -> None:
     """Raise on the first row whose field count differs from the header's (pandas pads short rows silently)."""
-    with pd.io.common.get_handle(path, "r", compression="infer", encoding="utf-8", errors="replace") as handle:
-        reader = csv.reader(handle.handle, delimiter=delimiter)
+    expected = None if column_names is None else len(column_names)
+    origin = "the header" if column_names is None else "column_names"
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
         for row in reader:
             if not row:
                 continue
             if expected is None:
                 expected = len(row)
-                origin = "the header" if has_header else "the first row"
-                continue
-            if len(row) != expected:
+            elif len(row) != expected:
                 raise ValueError(
-                    f"{str(path)!r} has ragged rows: line {reader.line_num} has {len(row)} fields, "
-                    f"{origin if 'origin' in locals() else 'column_names'} has {expected}."
+                    f"{str(path)!r} has ragged rows: line {reader.line_num} has {len(row)} fields, {origin} has "
+                    f"{expected}."
                 )
 
 
@@ -61,11 +59,11 @@ def _read_file(path: Path, format: str | None, column_names: Sequence[str] | Non
     format = format or table_format(path)
     if format not in FORMATS:
         raise ValueError(f"Unknown table format {format!r}; use one of {FORMATS}.")
+    delimiter = read_options.pop("sep", "\t" if format == "tsv" else ",")
+    if format in ("csv", "tsv"):
+        _check_ragged_rows(path, delimiter, column_names)
     try:
         if format in ("csv", "tsv"):
-            delimiter = read_options.pop("sep", "\t" if format == "tsv" else ",")
-            expected = len(column_names) if column_names is not None else None
-            _check_ragged_rows(path, delimiter, column_names is None, expected)
             if column_names is not None:
                 read_options.update(header=None, names=list(column_names))
             return pd.read_csv(path, sep=delimiter, **read_options)
@@ -74,8 +72,6 @@ def _read_file(path: Path, format: str | None, column_names: Sequence[str] | Non
         else:
             frame = pd.read_json(path, lines=True, **read_options)
     except (ValueError, OSError, UnicodeDecodeError) as error:
-        if isinstance(error, ValueError) and "ragged rows" in str(error):
-            raise
         raise ValueError(f"Cannot read {str(path)!r} as {format}: {error}") from error
     if column_names is not None:
         frame.columns = list(column_names)

@@ -12,6 +12,7 @@ from diffusers.schedulers import EDMDPMSolverMultistepScheduler, EDMEulerSchedul
 from diffusers.utils import BaseOutput
 from transformers import LogitsProcessorList, PreTrainedModel
 
+from ..data.condition_encoder import ConditionEncoder
 from ..data.record_tokenization import collate_records, decoder_start_token_id, pad_token_id, tokenize_records
 from ..modeling import LatentDenoiserMLP, LatentVAEModel
 
@@ -64,6 +65,8 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         tokenizer: the decoder's tokenizer.
         encoder_tokenizer (*optional*): the encoder's tokenizer; ``None`` when the encoder reads decoder ids.
         schema (`dict`, *optional*): a ``TableSchema`` (or its dict): parsing, validation and constrained decoding.
+        conditioning (`dict`, *optional*): a ``ConditionEncoder`` (or its dict) naming the columns the denoiser
+            was trained to condition on.
         max_new_tokens (`int`, defaults to 256): default decoding budget; training sets it from the longest record.
     """
 
@@ -79,6 +82,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         tokenizer,
         encoder_tokenizer=None,
         schema: Any = None,
+        conditioning: Any = None,
         max_new_tokens: int = 256,
     ):
         super().__init__()
@@ -99,6 +103,8 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         )
         self._schema = None
         self.schema = schema
+        self._condition_encoder = None
+        self.condition_encoder = conditioning
         self.register_to_config(max_new_tokens=max_new_tokens)
 
     # -- schema ---------------------------------------------------------------------------------------------
@@ -116,6 +122,22 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         schema = value
         self._schema = schema
         self.register_to_config(schema=schema.to_dict() if schema is not None else None)
+
+    @property
+    def condition_encoder(self) -> ConditionEncoder | None:
+        """Which columns the latent prior can be conditioned on (``None``: unconditional only)."""
+        return self._condition_encoder
+
+    @condition_encoder.setter
+    def condition_encoder(self, value) -> None:
+        encoder = ConditionEncoder.from_dict(value) if isinstance(value, dict) else value
+        if encoder is not None and encoder.num_classes != list(self.denoiser.config.condition_num_classes or []):
+            raise ValueError(
+                f"The conditioning columns {encoder.columns} (classes {encoder.num_classes}) do not match the "
+                f"denoiser's condition_num_classes {self.denoiser.config.condition_num_classes}."
+            )
+        self._condition_encoder = encoder
+        self.register_to_config(conditioning=encoder.to_dict() if encoder is not None else None)
 
     def save_pretrained(self, save_directory, **kwargs):
         """Save every component (safetensors), plus the VAE's config at the root so that
@@ -215,6 +237,72 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
                 texts.extend(self.tokenizer.batch_decode(ids, skip_special_tokens=True))
         return texts
 
+    @torch.no_grad()
+    def interpolate(self, start: str | dict, end: str | dict, steps: int = 5, **decode_kwargs) -> list:
+        """Records decoded along the straight line between the latents of two records (both ends included).
+
+        Returns texts, or parsed records when the pipeline has a schema (decoding is then constrained).
+        """
+        if steps < 2:
+            raise ValueError(f"steps must be at least 2 (the two ends), got {steps}.")
+        ends = self.encode([start, end])
+        weights = torch.linspace(0.0, 1.0, steps, device=ends.device)[:, None]
+        latents = (1 - weights) * ends[0] + weights * ends[1]
+        decode_kwargs.setdefault("constrained", self.schema is not None)
+        texts = self.decode(latents, **decode_kwargs)
+        return [self.schema.parse(text) for text in texts] if decode_kwargs["constrained"] else texts
+
+    @torch.no_grad()
+    def complete(
+        self,
+        frame,
+        num_inference_steps: int = 20,
+        guidance_scale: float = 1.0,
+        generator: torch.Generator | None = None,
+        **decode_kwargs,
+    ):
+        """Fill the missing cells of each row of ``frame`` consistently with the cells it has.
+
+        The given cells are forced during (constrained) decoding; those in conditionable columns also steer the
+        latent, so the filled cells follow the conditional distribution. Returns a DataFrame with every schema
+        column, given cells unchanged.
+        """
+        import pandas as pd
+
+        if self.schema is None:
+            raise ValueError("complete() needs a schema: it parses and constrains records column by column.")
+        unknown = [c for c in frame.columns if c not in self.schema.column_names]
+        if unknown:
+            raise ValueError(f"Unknown column(s) {unknown}; the schema has {self.schema.column_names}.")
+        if len(frame) == 0:
+            raise ValueError("complete() got an empty DataFrame.")
+        given = [{c: v for c, v in row.items() if not pd.isna(v)} for row in frame.to_dict("records")]
+        encoder = self.condition_encoder
+        condition = None
+        if encoder is not None:
+            condition = encoder.encode_rows([{c: r.get(c) for c in encoder.columns} for r in given])
+            condition = condition.to(self.denoiser.device)
+        latents = self.sample_latents(len(given), num_inference_steps, generator, condition, guidance_scale)
+        decode_kwargs.setdefault("do_sample", True)
+        texts = self.decode(latents, constrained=True, fixed_values=given, generator=generator, **decode_kwargs)
+        return self.schema.records_to_frame([self.schema.parse(text) for text in texts])
+
+    def _latent_condition(self, conditions, num_samples: int, constrained: bool) -> torch.LongTensor | None:
+        if not conditions:
+            return None
+        if self.schema is not None:
+            unknown = [c for c in conditions if c not in self.schema.column_names]
+            if unknown:
+                raise ValueError(f"Unknown condition column(s) {unknown}; the schema has {self.schema.column_names}.")
+        encoder = self.condition_encoder
+        steerable = {c: v for c, v in conditions.items() if encoder is not None and c in encoder.columns}
+        if len(steerable) < len(conditions) and not constrained:
+            raise ValueError(
+                f"Conditions on {sorted(set(conditions) - set(steerable))} need constrained decoding (a schema) or a "
+                "denoiser trained to condition on them (ldlm fit --condition-columns)."
+            )
+        return encoder.encode(steerable, num_samples).to(self.denoiser.device) if steerable else None
+
     def _parse(self, texts: list[str]) -> tuple[list[dict], float]:
         from ..data.record_format import RecordParseError
 
@@ -233,6 +321,8 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         self,
         num_samples: int = 1,
         num_inference_steps: int = 20,
+        guidance_scale: float = 1.0,
+        conditions: dict[str, Any] | None = None,
         generator: torch.Generator | None = None,
         batch_size: int = 64,
         max_new_tokens: int | None = None,
@@ -251,6 +341,11 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
             num_samples: how many records.
             num_inference_steps: steps of the latent sampler (few-step solvers such as
                 ``EDMDPMSolverMultistepScheduler`` work with 5-10).
+            guidance_scale: classifier-free guidance weight ``w`` for ``conditions`` in the latent (1: plain
+                conditional sampling; >1: stronger adherence).
+            conditions: ``{column: value}`` the records must have. Columns the denoiser was trained on steer the
+                latent (so the other columns follow the conditional distribution); with constrained decoding every
+                condition is also forced in every record.
             generator: makes latent sampling and the LM's token sampling reproducible.
             batch_size: records decoded together.
             max_new_tokens: decoding budget per record (default: ``pipe.config.max_new_tokens``).
@@ -268,8 +363,12 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         if output_type != "text" and self.schema is None:
             raise ValueError(f"output_type={output_type!r} needs a schema; this pipeline has none.")
         constrained = self.schema is not None if constrained is None else constrained
+        condition = self._latent_condition(conditions, num_samples, constrained)
+        if conditions and constrained:
+            fixed_values = ([{**conditions, **row} for row in fixed_values] if isinstance(fixed_values, list)
+                            else {**conditions, **(fixed_values or {})})
         if latents is None:
-            latents = self.sample_latents(num_samples, num_inference_steps, generator)
+            latents = self.sample_latents(num_samples, num_inference_steps, generator, condition, guidance_scale)
         elif latents.shape[0] != num_samples:
             raise ValueError(f"latents has {latents.shape[0]} rows but num_samples={num_samples}.")
         texts = self.decode(latents, batch_size=batch_size, max_new_tokens=max_new_tokens, do_sample=do_sample,

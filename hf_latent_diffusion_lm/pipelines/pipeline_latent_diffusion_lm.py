@@ -271,9 +271,9 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
 
         if self.schema is None:
             raise ValueError("complete() needs a schema: it parses and constrains records column by column.")
-        unknown = [c for c in frame.columns if c not in self.schema.column_names]
+        unknown = [c for c in frame.columns if c not in self.schema.names]
         if unknown:
-            raise ValueError(f"Unknown column(s) {unknown}; the schema has {self.schema.column_names}.")
+            raise ValueError(f"Unknown column(s) {unknown}; the schema has {self.schema.names}.")
         if len(frame) == 0:
             raise ValueError("complete() got an empty DataFrame.")
         given = [{c: v for c, v in row.items() if not pd.isna(v)} for row in frame.to_dict("records")]
@@ -291,9 +291,9 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         if not conditions:
             return None
         if self.schema is not None:
-            unknown = [c for c in conditions if c not in self.schema.column_names]
+            unknown = [c for c in conditions if c not in self.schema.names]
             if unknown:
-                raise ValueError(f"Unknown condition column(s) {unknown}; the schema has {self.schema.column_names}.")
+                raise ValueError(f"Unknown condition column(s) {unknown}; the schema has {self.schema.names}.")
         encoder = self.condition_encoder
         steerable = {c: v for c, v in conditions.items() if encoder is not None and c in encoder.columns}
         if len(steerable) < len(conditions) and not constrained:

@@ -1,0 +1,160 @@
+#!/usr/bin/env python
+"""Sampling speed: rows/s, tokens/s, peak memory and a per-stage breakdown, against plain `generate`.
+
+Measures in one run, on one machine and dtype: our pipeline end to end (constrained and unconstrained), plain
+``decoder.generate`` of the same LM writing the same number of tokens per row (the floor we are measured against),
+and GReaT's sampler when ``be-great`` is importable. Prints numbers; asserts nothing.
+
+    python scripts/bench_sampling.py --pipeline DIR --num-rows 10000 --device cuda --dtype bfloat16
+    python scripts/bench_sampling.py --tiny --schema-from tests/fixtures/adult_sample.csv --num-rows 256
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+
+import torch
+from transformers import LogitsProcessor
+
+import hf_latent_diffusion_lm  # noqa: F401  (registers the pipeline class with diffusers)
+from diffusers import DiffusionPipeline, EDMDPMSolverMultistepScheduler
+from hf_latent_diffusion_lm.data.record_tokenization import decoder_start_token_id, pad_token_id
+
+
+class TimedProcessor(LogitsProcessor):
+    """Wraps a logits processor and adds up the time spent inside it (the constraint masks)."""
+
+    def __init__(self, inner, clock):
+        self.inner, self.clock = inner, clock
+
+    def __call__(self, input_ids, scores):
+        start = time.perf_counter()
+        scores = self.inner(input_ids, scores)
+        self.clock["constraint_masks"] += time.perf_counter() - start
+        return scores
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(device, fn, *args, **kwargs):
+    synchronize(device)
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    synchronize(device)
+    return result, time.perf_counter() - start
+
+
+def peak_memory_gib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def load_pipeline(args):
+    if args.tiny:
+        from hf_latent_diffusion_lm.data.table_schema import TableSchema
+        from hf_latent_diffusion_lm.testing import tiny_pipeline
+
+        schema = TableSchema.infer(args.schema_from) if args.schema_from else None
+        return tiny_pipeline(schema=schema, max_new_tokens=args.max_new_tokens or 256)
+    return DiffusionPipeline.from_pretrained(args.pipeline)
+
+
+def count_tokens(texts, tokenizer) -> int:
+    return sum(len(ids) + 1 for ids in tokenizer(texts, add_special_tokens=False)["input_ids"])  # + eos
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--pipeline", help="a saved LatentDiffusionLMPipeline directory")
+    source.add_argument("--tiny", action="store_true", help="a random tiny pipeline (smoke test of the script)")
+    parser.add_argument("--schema-from", help="with --tiny: a table whose inferred schema constrains decoding")
+    parser.add_argument("--num-rows", type=int, default=10_000)
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--max-new-tokens", type=int, default=None)
+    parser.add_argument("--inference-steps", type=int, default=20)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", default="bfloat16" if torch.cuda.is_available() else "float32")
+    parser.add_argument("--json", help="also write the numbers to this JSON file")
+    args = parser.parse_args(argv)
+
+    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
+    pipe = load_pipeline(args).to(device, dtype)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.scheduler = EDMDPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
+    generator = torch.Generator(device="cpu").manual_seed(0)
+    n, results = args.num_rows, {"device": str(device), "dtype": args.dtype, "num_rows": args.num_rows,
+                                 "batch_size": args.batch_size}
+
+    # Stage 1: the latent prior (an MLP over a few hundred numbers per row).
+    pipe.sample_latents(min(n, 64), args.inference_steps, generator)  # warm-up
+    latents, seconds = timed(device, pipe.sample_latents, n, args.inference_steps, generator)
+    results["latent_sampling_s"] = seconds
+
+    # Stage 2: injection alone (building the decoder's inputs from z).
+    start_ids = torch.full((min(n, args.batch_size), 1), decoder_start_token_id(pipe.tokenizer), device=device)
+    _, seconds = timed(device, pipe.vae.injector.decoder_inputs, pipe.decoder,
+                       latents[: len(start_ids)].to(dtype), start_ids, torch.ones_like(start_ids))
+    results["injection_s_per_batch"] = seconds
+
+    # Stage 3: our decoding, constrained (if there is a schema) and not.
+    modes = [False] + ([True] if pipe.schema is not None else [])
+    for constrained in modes:
+        clock = {"constraint_masks": 0.0}
+        original = pipe._logits_processors
+        pipe._logits_processors = lambda *a, **k: [TimedProcessor(p, clock) for p in original(*a, **k)]
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        texts, seconds = timed(device, pipe.decode, latents, batch_size=args.batch_size,
+                               max_new_tokens=args.max_new_tokens, do_sample=True, constrained=constrained,
+                               generator=generator)
+        pipe._logits_processors = original
+        name = "ours_constrained" if constrained else "ours_unconstrained"
+        tokens = count_tokens(texts, pipe.tokenizer)
+        entry = {"decode_s": seconds, "tokens": tokens, "constraint_masks_s": clock["constraint_masks"],
+                 "peak_memory_gib": peak_memory_gib(device)}
+        if pipe.schema is not None:
+            start = time.perf_counter()
+            _, validity = pipe._parse(texts)
+            entry.update(parse_s=time.perf_counter() - start, validity=validity)
+        total = results["latent_sampling_s"] + seconds + entry.get("parse_s", 0.0)
+        entry.update(total_s=total, rows_per_s=n / total, tokens_per_s=tokens / seconds)
+        results[name] = entry
+
+    # Stage 4: plain generate writing the same number of tokens per row (no latent, no constraint, no parsing).
+    reference = results["ours_constrained" if pipe.schema is not None else "ours_unconstrained"]
+    per_row = max(1, round(reference["tokens"] / n))
+    start_token, seconds = decoder_start_token_id(pipe.tokenizer), 0.0
+    torch.manual_seed(0)
+    for begin in range(0, n, args.batch_size):
+        size = min(args.batch_size, n - begin)
+        ids = torch.full((size, 1), start_token, device=device)
+        _, step = timed(device, pipe.decoder.generate, ids, attention_mask=torch.ones_like(ids), do_sample=True,
+                        top_k=0, max_new_tokens=per_row, min_new_tokens=per_row, pad_token_id=pad_token_id(pipe.tokenizer))
+        seconds += step
+    results["plain_generate"] = {"total_s": seconds, "tokens": per_row * n, "rows_per_s": n / seconds,
+                                 "tokens_per_s": per_row * n / seconds}
+    results["overhead_ratio"] = reference["total_s"] / seconds
+
+    try:
+        import be_great  # noqa: F401
+        results["great"] = "installed: run scripts/benchmark.py --models great for its sampler"
+    except ImportError:
+        results["great"] = "skipped: be-great is not installed in this environment"
+
+    print(json.dumps(results, indent=2))
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(results, handle, indent=2)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -10,6 +11,7 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.schedulers import EDMDPMSolverMultistepScheduler, EDMEulerScheduler
 from diffusers.utils import BaseOutput
+from huggingface_hub import HfApi
 from transformers import LogitsProcessorList, PreTrainedModel
 
 from ..data.condition_encoder import ConditionEncoder
@@ -145,6 +147,26 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         kwargs.setdefault("safe_serialization", True)
         super().save_pretrained(save_directory, **kwargs)
         self.vae.config.save_pretrained(save_directory)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        commit_message: str = "Upload LatentDiffusionLMPipeline",
+        private: bool | None = None,
+        token: str | None = None,
+        create_pr: bool = False,
+        **save_kwargs,
+    ):
+        """Save the pipeline (with its model card) to a temporary folder and upload it with ``huggingface_hub``.
+
+        Unlike the inherited method this keeps our model card instead of fetching or creating a generic one.
+        """
+        api = HfApi(token=token)
+        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+        with tempfile.TemporaryDirectory() as folder:
+            self.save_pretrained(folder, **save_kwargs)
+            return api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message=commit_message,
+                                     create_pr=create_pr)
 
     # -- latents --------------------------------------------------------------------------------------------
     @torch.no_grad()

@@ -232,7 +232,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
     def decode(
         self,
         latents: torch.Tensor,
-        batch_size: int = 64,
+        batch_size: int | str = "auto",
         max_new_tokens: int | None = None,
         do_sample: bool = False,
         temperature: float = 1.0,
@@ -240,13 +240,21 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         constrained: bool = False,
         fixed_values: dict | list[dict] | None = None,
         generator: torch.Generator | None = None,
+        **generate_kwargs,
     ) -> list[str]:
-        """Texts the frozen decoder writes for each latent (greedy by default: a reconstruction)."""
+        """Texts the frozen decoder writes for each latent (greedy by default: a reconstruction).
+
+        ``batch_size="auto"`` sizes batches from free accelerator memory; extra keyword arguments go to
+        ``generate`` (e.g. ``cache_implementation="static"``).
+        """
         if constrained and self.schema is None:
             raise ValueError("constrained=True needs a schema: set pipe.schema = TableSchema.infer(data).")
         if isinstance(fixed_values, list) and len(fixed_values) != len(latents):
             raise ValueError(f"fixed_values has {len(fixed_values)} rows for {len(latents)} latents.")
-        options = {"max_new_tokens": max_new_tokens or self.config.max_new_tokens, "do_sample": do_sample,
+        max_new_tokens = max_new_tokens or self.config.max_new_tokens
+        if batch_size == "auto":
+            batch_size = self.auto_batch_size(max_new_tokens)
+        options = {"max_new_tokens": max_new_tokens, "do_sample": do_sample, **generate_kwargs,
                    "pad_token_id": pad_token_id(self.tokenizer), "eos_token_id": self.tokenizer.eos_token_id}
         if do_sample:
             options.update(temperature=temperature, top_p=top_p, top_k=0)
@@ -325,6 +333,22 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
             )
         return encoder.encode(steerable, num_samples).to(self.denoiser.device) if steerable else None
 
+    def auto_batch_size(self, max_new_tokens: int, memory_fraction: float = 0.7, cpu_batch_size: int = 64) -> int:
+        """Rows decoded together: on a GPU as many as the KV cache and logits fit in ``memory_fraction`` of the
+        free memory (large batches are what makes decoding fast); on a CPU ``cpu_batch_size``."""
+        device = self.decoder.device
+        if device.type != "cuda":
+            return cpu_batch_size
+        config = self.vae.config
+        free, _ = torch.cuda.mem_get_info(device)
+        length = max_new_tokens + 1 + config.num_soft_tokens
+        element = torch.finfo(self.decoder.dtype).bits // 8
+        kv_cache = 2 * config.decoder_num_layers * config.decoder_num_kv_heads * config.decoder_head_dim * length
+        logits = 2 * self.decoder.get_output_embeddings().weight.shape[0]  # fp32 scores + processed copy
+        activations = 8 * config.decoder_hidden_size  # a few hidden-size buffers per row and step
+        per_row = kv_cache * element + 4 * logits + activations * element
+        return max(1, min(16384, int(free * memory_fraction // per_row)))
+
     def _parse(self, texts: list[str]) -> tuple[list[dict], float]:
         from ..data.record_format import RecordParseError
 
@@ -346,7 +370,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         guidance_scale: float = 1.0,
         conditions: dict[str, Any] | None = None,
         generator: torch.Generator | None = None,
-        batch_size: int = 64,
+        batch_size: int | str = "auto",
         max_new_tokens: int | None = None,
         do_sample: bool = True,
         temperature: float = 1.0,
@@ -356,6 +380,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         fixed_values: dict | list[dict] | None = None,
         output_type: str = "text",
         return_dict: bool = True,
+        **generate_kwargs,
     ) -> LatentDiffusionLMPipelineOutput | tuple:
         r"""Sample ``num_samples`` synthetic records.
 
@@ -369,7 +394,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
                 latent (so the other columns follow the conditional distribution); with constrained decoding every
                 condition is also forced in every record.
             generator: makes latent sampling and the LM's token sampling reproducible.
-            batch_size: records decoded together.
+            batch_size: records decoded together (``"auto"``: from free GPU memory; 64 on a CPU).
             max_new_tokens: decoding budget per record (default: ``pipe.config.max_new_tokens``).
             do_sample, temperature, top_p: the LM's token sampling (``top_k`` is off: faithful to the LM).
             latents: decode these instead of sampling the prior.
@@ -377,6 +402,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
                 parses and respects column kinds, category sets and ranges.
             fixed_values: ``{column: value}`` forced in every record, or one such dict per record.
             output_type: ``"text"``, ``"records"`` (list of dicts) or ``"pandas"`` (DataFrame).
+            generate_kwargs: passed to the LM's ``generate`` (e.g. ``cache_implementation="static"``).
         """
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}.")
@@ -395,7 +421,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
             raise ValueError(f"latents has {latents.shape[0]} rows but num_samples={num_samples}.")
         texts = self.decode(latents, batch_size=batch_size, max_new_tokens=max_new_tokens, do_sample=do_sample,
                             temperature=temperature, top_p=top_p, constrained=constrained,
-                            fixed_values=fixed_values, generator=generator)
+                            fixed_values=fixed_values, generator=generator, **generate_kwargs)
         records, validity = (None, None) if self.schema is None else self._parse(texts)
         if output_type == "text":
             records = None

@@ -135,7 +135,8 @@ def _read_value(text: str, position: int, column) -> tuple[object, int]:
 
 def _expect(text: str, position: int, literal: str, column: str | None) -> int:
     if not text.startswith(literal, position):
-        raise RecordParseError(f"expected {literal!r}", position, column, text)
+        ending = ", but the text ends" if position >= len(text) else ""
+        raise RecordParseError(f"expected {literal!r}{ending}", position, column, text)
     return position + len(literal)
 
 
@@ -143,8 +144,9 @@ def parse_record(columns: Sequence, text: str) -> dict:
     """The row ``text`` holds; :class:`RecordParseError` at the first character that breaks the format."""
     row, position = {}, _expect(text, 0, OPEN, columns[0].name)
     for index, column in enumerate(columns):
-        opening = (FIELD_SEPARATOR if index else "") + column.name + NAME_SEPARATOR
-        position = _expect(text, position, opening, column.name)
+        if index:
+            position = _expect(text, position, FIELD_SEPARATOR, columns[index - 1].name)
+        position = _expect(text, position, column.name + NAME_SEPARATOR, column.name)
         row[column.name], position = _read_value(text, position, column)
     position = _expect(text, position, CLOSE, columns[-1].name)
     if position != len(text):

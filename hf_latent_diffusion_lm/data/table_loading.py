@@ -106,7 +106,8 @@ def read_table(
     if frame.shape[1] == 0 or len(frame) == 0:
         raise ValueError(f"{source} has no data ({len(frame)} rows, {frame.shape[1]} columns).")
     if frame.columns.duplicated().any():
-        raise ValueError(f"{source} has duplicated column names: {sorted(set(frame.columns[frame.columns.duplicated()]))}.")
+        duplicated = sorted(set(frame.columns[frame.columns.duplicated()]))
+        raise ValueError(f"{source} has duplicated column names: {duplicated}.")
     empty = [str(name) for name in frame.columns if frame[name].isna().all()]
     if empty:
         raise ValueError(f"{source} has columns with only missing values: {empty}. Drop them or fill them.")

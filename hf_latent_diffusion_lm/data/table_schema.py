@@ -21,6 +21,7 @@ from . import record_format
 from .table_loading import read_table
 
 DEFAULT_MAX_CATEGORIES = 100
+_ABSENT = object()
 
 
 def is_missing(value) -> bool:
@@ -106,7 +107,8 @@ class CategoricalColumn:
         return None if is_missing(value) else _native(value)
 
     def problems(self, value) -> list[str]:
-        if value in self.categories and record_format.category_text(value) in self._by_text:
+        known = self._by_text.get(record_format.category_text(value), _ABSENT)
+        if type(known) is type(value) and known == value:
             return []
         shown = list(self.categories[:10]) + (["..."] if len(self.categories) > 10 else [])
         return [f"{value!r} is not one of its {len(self.categories)} categories {shown}"]
@@ -196,8 +198,9 @@ def _infer_column(name: str, series: pd.Series, kind: str | None, max_categories
         categories = sorted({_native(v) for v in values}, key=lambda v: (type(v).__name__, v))
         return CategoricalColumn(name, tuple(categories), nullable)
     if kind == "text":
-        if not all(isinstance(v, str) for v in values):
-            raise ValueError(f"Column {name!r} cannot be text: it holds {next(v for v in values if not isinstance(v, str))!r}.")
+        other = next((v for v in values if not isinstance(v, str)), None)
+        if other is not None:
+            raise ValueError(f"Column {name!r} cannot be text: it holds {other!r}.")
         return TextColumn(name, int(values.str.len().max()), nullable)
     if kind == "datetime":
         stamps = pd.to_datetime(values, format="ISO8601")

@@ -59,6 +59,8 @@ def tiny_encoder_config(vocab_size: int = 257, hidden_size: int = 64, num_layers
         num_attention_heads=4,
         max_position_embeddings=512,
         pad_token_id=vocab_size - 1,
+        hidden_dropout_prob=0.0,  # deterministic: tests compare runs and processes exactly
+        attention_probs_dropout_prob=0.0,
     )
 
 

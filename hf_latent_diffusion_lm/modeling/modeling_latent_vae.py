@@ -101,10 +101,14 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
 
     @classmethod
     def from_encoder_pretrained(
-        cls, encoder_name_or_path: str, decoder: PreTrainedModel, **config_kwargs
+        cls, encoder_name_or_path: str | PreTrainedModel, decoder: PreTrainedModel, **config_kwargs
     ) -> "LatentVAEModel":
         """A fresh VAE whose encoder starts from pretrained weights (e.g. MiniLM) and whose sizes fit ``decoder``."""
-        encoder = AutoModel.from_pretrained(encoder_name_or_path)
+        encoder = encoder_name_or_path
+        if isinstance(encoder, (str, os.PathLike)):
+            encoder = AutoModel.from_pretrained(encoder)
+        else:
+            encoder_name_or_path = encoder.config._name_or_path
         config = LatentVAEConfig.for_decoder(
             decoder.config,
             encoder_config=encoder.config.to_dict(),

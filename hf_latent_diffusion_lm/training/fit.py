@@ -1,0 +1,36 @@
+"""Data to a trained, saved pipeline in one call: stage 1 then stage 2."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..pipelines import LatentDiffusionLMPipeline
+from .diffusion_training import DiffusionTrainingConfig, train_diffusion
+from .vae_training import VAETrainingConfig, train_vae
+
+
+def fit_pipeline(
+    data,
+    out_dir: str | os.PathLike,
+    preset: str = "small",
+    condition_columns: list[str] | None = None,
+    diffusion_steps: int = 3000,
+    **vae_options,
+) -> LatentDiffusionLMPipeline:
+    """Train the VAE (``out_dir/stage1``) and the latent prior, and save the pipeline to ``out_dir``.
+
+    ``data`` is a path (CSV, Parquet, JSON Lines) or a DataFrame (written to ``out_dir/stage1/data.parquet``);
+    ``vae_options`` are fields of :class:`VAETrainingConfig` (``max_steps``, ``batch_size``, ``columns``...).
+    """
+    out_dir = Path(out_dir)
+    stage1 = out_dir.with_name(out_dir.name + "-stage1")
+    if not isinstance(data, (str, os.PathLike)):
+        stage1.mkdir(parents=True, exist_ok=True)
+        path = stage1 / "data.parquet"
+        data.to_parquet(path)
+        data = path
+    train_vae(VAETrainingConfig(data=str(data), output_dir=str(stage1), preset=preset, **vae_options))
+    return train_diffusion(DiffusionTrainingConfig(vae_dir=str(stage1), output_dir=str(out_dir),
+                                                   condition_columns=condition_columns, max_steps=diffusion_steps,
+                                                   seed=vae_options.get("seed", 0)))

@@ -25,8 +25,10 @@ class LatentVAEOutput(ModelOutput):
     """Output of :meth:`LatentVAEModel.forward`.
 
     Args:
-        loss: ``reconstruction_loss + beta * kl``.
-        reconstruction_loss: decoder NLL of the record given the injected latent, in nats per token.
+        loss: ``reconstruction_loss + beta * kl`` (the negative β-ELBO per record).
+        reconstruction_loss: decoder NLL of the record given the injected latent, in nats per record (summed over
+            its tokens, averaged over the batch), the scale DiffLM's and TabSyn's β values are meant for.
+        reconstruction_per_token: the same NLL in nats per token (comparable across record lengths).
         kl: KL(q(z|x) || N(0, I)), summed over latent dimensions, averaged over the batch.
         mu, logvar: the posterior's parameters, ``(batch, latent_dim)``.
         z: the latent the decoder was conditioned on.
@@ -34,6 +36,7 @@ class LatentVAEOutput(ModelOutput):
 
     loss: torch.FloatTensor | None = None
     reconstruction_loss: torch.FloatTensor | None = None
+    reconstruction_per_token: torch.FloatTensor | None = None
     kl: torch.FloatTensor | None = None
     mu: torch.FloatTensor | None = None
     logvar: torch.FloatTensor | None = None
@@ -195,7 +198,8 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
     def reconstruction_nll(
         self, z: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor, reduction: str = "mean"
     ) -> torch.Tensor:
-        """Decoder NLL of ``input_ids[:, 1:]`` given ``z``: nats per token (``"mean"``) or per record (``"none"``)."""
+        """Decoder NLL of ``input_ids[:, 1:]`` given ``z`` in nats per token: over the batch (``"mean"``), per record
+        (``"none"``), or summed per record and averaged over the batch (``"record"``)."""
         decoder = self.decoder
         inputs = self.injector.decoder_inputs(decoder, z, input_ids, attention_mask)
         with self.injector.injected(decoder, z):
@@ -206,6 +210,8 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
         nll = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none") * mask
         if reduction == "none":
             return nll.sum(1) / mask.sum(1).clamp(min=1.0)
+        if reduction == "record":
+            return nll.sum(1).mean()
         return nll.sum() / mask.sum().clamp(min=1.0)
 
     @torch.no_grad()
@@ -241,8 +247,10 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
         mu, logvar = self.encode(encoder_input_ids, encoder_attention_mask)
         sample = self.training if sample_posterior is None else sample_posterior
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample else mu
-        reconstruction = self.reconstruction_nll(z, input_ids, attention_mask)
+        reconstruction = self.reconstruction_nll(z, input_ids, attention_mask, reduction="record")
+        per_token = reconstruction * input_ids.shape[0] / attention_mask[:, 1:].sum().clamp(min=1)
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1).mean()
         loss = reconstruction + beta * kl
-        output = LatentVAEOutput(loss=loss, reconstruction_loss=reconstruction, kl=kl, mu=mu, logvar=logvar, z=z)
+        output = LatentVAEOutput(loss=loss, reconstruction_loss=reconstruction, reconstruction_per_token=per_token,
+                                 kl=kl, mu=mu, logvar=logvar, z=z)
         return output if return_dict else output.to_tuple()

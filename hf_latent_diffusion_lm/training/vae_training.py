@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
@@ -37,7 +37,7 @@ class VAETrainingConfig:
     columns: list[str] | None = None
     max_rows: int | None = None
     target: str | None = None
-    read_options: dict = field(default_factory=dict)
+    read_options: str | None = None  # JSON object of pandas read options, e.g. '{"skipinitialspace": true}'
     max_length: int = 512
     validation_fraction: float = 0.1
     batch_size: int = 16
@@ -73,7 +73,7 @@ class TrainingProgress:
 
 def load_training_table(config: VAETrainingConfig):
     """The table to learn, restricted to the chosen columns and rows, and its schema."""
-    frame = read_table(config.data, **config.read_options)
+    frame = read_table(config.data, **json.loads(config.read_options or "{}"))
     if config.columns:
         unknown = [c for c in config.columns if c not in frame.columns]
         if unknown:
@@ -108,7 +108,7 @@ def validation_reconstruction(vae, loader, accelerator) -> float:
         batch = {k: v.to(accelerator.device) for k, v in batch.items()}
         tokens = batch["attention_mask"][:, 1:].sum()
         output = vae(**batch, sample_posterior=False)
-        total += output.reconstruction_loss * tokens
+        total += output.reconstruction_per_token * tokens
         count += tokens
     vae.train()
     return (total / count).item()
@@ -148,7 +148,8 @@ def train_vae(config: VAETrainingConfig) -> LatentVAEModel:
     log = open(log_path, log_mode, newline="") if accelerator.is_main_process else None
     writer = csv.writer(log) if log else None
     if writer and log_mode == "w":
-        writer.writerow(["step", "loss", "reconstruction", "kl", "beta", "val_reconstruction", "decision"])
+        writer.writerow(["step", "loss", "reconstruction_per_token", "kl", "beta", "val_reconstruction_per_token",
+                         "decision"])
 
     vae.train()
     bar = tqdm(total=config.max_steps, initial=progress.step, desc="VAE", disable=not accelerator.is_main_process)
@@ -168,9 +169,10 @@ def train_vae(config: VAETrainingConfig) -> LatentVAEModel:
                 continue
             progress.step += 1
             bar.update(1)
-            bar.set_postfix(recon=f"{out.reconstruction_loss.item():.3f}", kl=f"{out.kl.item():.1f}",
+            bar.set_postfix(recon=f"{out.reconstruction_per_token.item():.3f}", kl=f"{out.kl.item():.1f}",
                             beta=f"{schedule.beta:.2g}")
-            row = [progress.step, out.loss.item(), out.reconstruction_loss.item(), out.kl.item(), schedule.beta, "", ""]
+            row = [progress.step, out.loss.item(), out.reconstruction_per_token.item(), out.kl.item(), schedule.beta,
+                   "", ""]
             if progress.step % config.eval_every == 0 or progress.step == config.max_steps:
                 value = validation_reconstruction(vae, validation_loader or train_loader, accelerator)
                 decision = schedule.step(value)

@@ -51,6 +51,7 @@ class VAETrainingConfig:
     min_beta: float = 1e-3
     beta_factor: float = 0.7
     patience: int = 3
+    min_delta: float = 0.0  # a validation gain (nats/token) smaller than this counts as "stopped improving"
     sample_posterior: bool = True
     mixed_precision: str = "no"
     seed: int = 0
@@ -136,8 +137,9 @@ def train_vae(config: VAETrainingConfig) -> LatentVAEModel:
     optimizer = torch.optim.AdamW(vae.parameters(), lr=config.learning_rate)
     vae, optimizer, train_loader = accelerator.prepare(vae, optimizer, train_loader)
     decoder.to(accelerator.device)
-    schedule, progress = DecreasingBetaSchedule(config.max_beta, config.min_beta, config.beta_factor,
-                                                config.patience), TrainingProgress()
+    schedule = DecreasingBetaSchedule(config.max_beta, config.min_beta, config.beta_factor, config.patience,
+                                      config.min_delta)
+    progress = TrainingProgress()
     accelerator.register_for_checkpointing(schedule, progress)
     if config.resume_from_checkpoint:
         accelerator.load_state(str(resolve_checkpoint(output / "checkpoints", config.resume_from_checkpoint)))
@@ -193,6 +195,8 @@ def train_vae(config: VAETrainingConfig) -> LatentVAEModel:
     bar.close()
     if log:
         log.close()
+    if progress.step % config.checkpoint_every:
+        save_atomically(accelerator, output / "checkpoints", progress.step, config.keep_checkpoints)
     accelerator.wait_for_everyone()
     if not best_dir.exists() and accelerator.is_main_process:
         save_pretrained_atomically(model, best_dir)

@@ -1,0 +1,121 @@
+"""Training runs as a user runs them: killed and resumed, on two processes, and from the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from diffusers import DiffusionPipeline
+from safetensors.torch import load_file
+
+import hf_latent_diffusion_lm  # noqa: F401
+from hf_latent_diffusion_lm import LatentDiffusionLMPipeline
+from hf_latent_diffusion_lm.cli import main as ldlm
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "adult_sample.csv"
+COLUMNS = "age,workclass,sex,hours-per-week,income"
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+
+
+def train_vae_args(output_dir, max_steps, batch_size=8, *extra):
+    return ["--data", str(FIXTURE), "--output_dir", str(output_dir), "--preset", "tiny",
+            "--read_options", '{"skipinitialspace": true}', "--columns", *COLUMNS.split(","),
+            "--max_rows", "120", "--max_steps", str(max_steps), "--batch_size", str(batch_size),
+            "--eval_every", "5", "--checkpoint_every", "10", "--keep_checkpoints", "10", "--patience", "1",
+            "--max_beta", "0.1", "--min_beta", "0.01", "--beta_factor", "0.5", "--min_delta", "0.05", *extra]
+
+
+def final_weights(output_dir):
+    """The weights of the last checkpoint (training always checkpoints where it ends, early stop included)."""
+    from hf_latent_diffusion_lm.training.checkpointing import checkpoint_dirs
+
+    return load_file(checkpoint_dirs(Path(output_dir) / "checkpoints")[-1] / "model.safetensors")
+
+
+def assert_same_weights(first, second, atol=0.0):
+    assert first.keys() == second.keys()
+    for name in first:
+        assert torch.allclose(first[name], second[name], atol=atol, rtol=0), name
+
+
+def test_killed_run_resumes_to_the_same_parameters(tmp_path):
+    script = [sys.executable, str(ROOT / "scripts" / "train_vae.py")]
+    subprocess.run(script + train_vae_args(tmp_path / "straight", 40), check=True, env=ENV, capture_output=True)
+
+    interrupted = tmp_path / "interrupted"
+    process = subprocess.Popen(script + train_vae_args(interrupted, 40), env=ENV,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (interrupted / "checkpoints" / "step-10").is_dir():
+        assert process.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = sorted(p.name for p in (interrupted / "checkpoints").iterdir() if not p.name.startswith("."))
+    assert "step-20" not in finished, "the run went on too far before it could be killed"
+
+    subprocess.run(script + train_vae_args(interrupted, 40, 8, "--resume_from_checkpoint", "latest"),
+                   check=True, env=ENV, capture_output=True)
+    assert_same_weights(final_weights(tmp_path / "straight"), final_weights(interrupted), atol=1e-6)
+    straight_log, resumed_log = pd.read_csv(tmp_path / "straight" / "vae_log.csv"), pd.read_csv(interrupted / "vae_log.csv")
+    assert resumed_log["step"].max() == straight_log["step"].max()
+    betas = pd.read_csv(tmp_path / "straight" / "vae_log.csv")["beta"]
+    assert betas.iloc[-1] < betas.iloc[0], "beta went down during the run"
+
+
+def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
+    common = train_vae_args(tmp_path / "{}", 10, 8, "--no_sample_posterior")
+    single = [a.replace("{}", "single") for a in common]
+    double = [a.replace("{}", "double") for a in common]
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "train_vae.py"), *single], check=True, env=ENV,
+                   capture_output=True)
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29533"]
+    result = subprocess.run(launch + [str(ROOT / "scripts" / "train_vae.py"), *double], env=ENV,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_same_weights(final_weights(tmp_path / "single"), final_weights(tmp_path / "double"), atol=1e-5)
+
+
+def test_ldlm_fit_then_sample_on_an_unseen_csv(tmp_path, capsys):
+    rng = torch.Generator().manual_seed(0)
+    colours, sizes = ["red", "green", "blue"], ["S", "M", "L", "XL"]
+    table = pd.DataFrame({
+        "colour": [colours[i] for i in torch.randint(0, 3, (80,), generator=rng)],
+        "size": [sizes[i] for i in torch.randint(0, 4, (80,), generator=rng)],
+        "price": (torch.rand(80, generator=rng) * 90 + 10).round(decimals=2).tolist(),
+        "stock": torch.randint(0, 500, (80,), generator=rng).tolist(),
+    })
+    table.to_csv(tmp_path / "shop.csv", index=False)
+    assert ldlm(["fit", str(tmp_path / "shop.csv"), "--out", str(tmp_path / "model"), "--preset", "tiny",
+                 "--max-steps", "10", "--diffusion-steps", "50", "--batch-size", "16",
+                 "--condition-columns", "colour"]) == 0
+    assert type(DiffusionPipeline.from_pretrained(tmp_path / "model")) is LatentDiffusionLMPipeline
+
+    assert ldlm(["sample", str(tmp_path / "model"), "-n", "12", "--out", str(tmp_path / "synthetic.csv"),
+                 "--condition", "colour=blue"]) == 0
+    synthetic = pd.read_csv(tmp_path / "synthetic.csv")
+    assert list(synthetic.columns) == list(table.columns) and len(synthetic) == 12
+    assert (synthetic["colour"] == "blue").all()
+    assert synthetic["size"].isin(sizes).all() and synthetic["price"].between(10, 100).all()
+    assert synthetic["stock"].between(table["stock"].min(), table["stock"].max()).all()
+    assert "validity 100.0%" in capsys.readouterr().out
+
+
+def test_cli_errors_name_the_problem(tmp_path, capsys):
+    assert ldlm(["fit", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "m"), "--preset", "tiny"]) == 2
+    assert "missing.csv" in capsys.readouterr().err
+    table = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+    table.to_csv(tmp_path / "t.csv", index=False)
+    assert ldlm(["fit", str(tmp_path / "t.csv"), "--out", str(tmp_path / "m"), "--preset", "tiny",
+                 "--columns", "a,c"]) == 2
+    assert "'c'" in capsys.readouterr().err

@@ -47,7 +47,16 @@ def test_push_to_hub_uploads_every_component_as_safetensors(tmp_path, monkeypatc
 
     monkeypatch.setattr(HfApi, "create_repo", create_repo)
     monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
-    tiny_pipeline().push_to_hub(REPO_ID, token="offline-test")
+    from pathlib import Path
+
+    import pandas as pd
+
+    from hf_latent_diffusion_lm.data import TableSchema
+
+    schema = TableSchema.infer(pd.DataFrame({"colour": ["red", "blue"], "size": [1, 3]}))
+    pipe = tiny_pipeline(schema=schema)
+    pipe.register_to_config(card_metadata={"metrics": {"shape_error_percent": 1.25}})
+    pipe.push_to_hub(REPO_ID, token="offline-test")
 
     assert uploaded["repo_id"] == REPO_ID
     files = uploaded["files"]
@@ -55,4 +64,8 @@ def test_push_to_hub_uploads_every_component_as_safetensors(tmp_path, monkeypatc
                      "denoiser/diffusion_pytorch_model.safetensors", "scheduler/scheduler_config.json"):
         assert expected in files
     assert not any(name.endswith((".bin", ".pkl", ".pt")) for name in files)
+    card = (tmp_path / "uploaded" / "README.md").read_text()
+    assert f'from_pretrained("{REPO_ID}")' in card and "| colour | categorical | blue, red |" in card
+    assert "shape_error_percent: 1.25" in card and "library_name: hf-latent-diffusion-lm" in card
+    assert Path(tmp_path / "uploaded" / "model_index.json").exists()
     assert type(DiffusionPipeline.from_pretrained(tmp_path / "uploaded")) is LatentDiffusionLMPipeline

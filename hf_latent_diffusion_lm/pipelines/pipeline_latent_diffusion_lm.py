@@ -70,6 +70,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         conditioning (`dict`, *optional*): a ``ConditionEncoder`` (or its dict) naming the columns the denoiser
             was trained to condition on.
         max_new_tokens (`int`, defaults to 256): default decoding budget; training sets it from the longest record.
+        card_metadata (`dict`, *optional*): what the model card says about data, training and metrics.
     """
 
     model_cpu_offload_seq = "denoiser->vae->decoder"
@@ -86,6 +87,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         schema: Any = None,
         conditioning: Any = None,
         max_new_tokens: int = 256,
+        card_metadata: dict | None = None,
     ):
         super().__init__()
         if vae.config.latent_dim != denoiser.config.latent_dim:
@@ -107,7 +109,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         self.schema = schema
         self._condition_encoder = None
         self.condition_encoder = conditioning
-        self.register_to_config(max_new_tokens=max_new_tokens)
+        self.register_to_config(max_new_tokens=max_new_tokens, card_metadata=card_metadata)
 
     # -- schema ---------------------------------------------------------------------------------------------
     @property
@@ -142,11 +144,15 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         self.register_to_config(conditioning=encoder.to_dict() if encoder is not None else None)
 
     def save_pretrained(self, save_directory, **kwargs):
-        """Save every component (safetensors), plus the VAE's config at the root so that
+        """Save every component (safetensors), a README.md model card, and the VAE's config at the root so that
         ``transformers.pipeline("latent-text-generation", model=save_directory)`` can find the task's model."""
+        from ..model_card import write_model_card
+
+        repo_id = kwargs.pop("repo_id", None)
         kwargs.setdefault("safe_serialization", True)
         super().save_pretrained(save_directory, **kwargs)
         self.vae.config.save_pretrained(save_directory)
+        write_model_card(self, save_directory, repo_id=repo_id)
 
     def push_to_hub(
         self,
@@ -164,7 +170,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         api = HfApi(token=token)
         repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
         with tempfile.TemporaryDirectory() as folder:
-            self.save_pretrained(folder, **save_kwargs)
+            self.save_pretrained(folder, repo_id=repo_id, **save_kwargs)
             return api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message=commit_message,
                                      create_pr=create_pr)
 

@@ -124,6 +124,13 @@ def train_diffusion(config: DiffusionTrainingConfig) -> LatentDiffusionLMPipelin
         decoder=components.decoder.cpu(), tokenizer=components.tokenizer,
         encoder_tokenizer=components.encoder_tokenizer, schema=schema,
         conditioning=encoder.to_dict() if encoder else None, max_new_tokens=int(longest * 1.25) + 8,
+        card_metadata={
+            "data": f"{len(frame)} rows of `{Path(vae_config.data).name}` ({len(schema.names)} columns).",
+            "training": {"preset": vae_config.preset, "vae_steps": vae_config.max_steps,
+                         "batch_size": vae_config.batch_size, "learning_rate": vae_config.learning_rate,
+                         "beta": f"{vae_config.max_beta} -> {vae_config.min_beta} (x{vae_config.beta_factor})",
+                         "diffusion_steps": config.max_steps, "best_denoiser_loss": round(best_loss, 4)},
+        },
     )
     if accelerator.is_main_process:
         save_pretrained_atomically(pipe, config.output_dir)

@@ -1,0 +1,66 @@
+"""The README.md model card of a saved pipeline, rendered from ``model_cards/latent_diffusion_lm.md``."""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+from huggingface_hub import ModelCard, ModelCardData
+
+TEMPLATE = "model_card_template.md"
+
+
+def _schema_table(schema) -> str:
+    if schema is None:
+        return "| (free text) | | |"
+    rows = []
+    for column in schema.to_dict()["columns"]:
+        kind = column.get("kind", "")
+        if "categories" in column:
+            values = ", ".join(map(str, column["categories"][:12])) + (" …" if len(column["categories"]) > 12 else "")
+        elif "minimum" in column:
+            values = f"{column['minimum']} … {column['maximum']}"
+        else:
+            values = ""
+        rows.append(f"| {column['name']} | {kind} | {values} |")
+    return "\n".join(rows)
+
+
+def _bullets(mapping: dict | None, empty: str) -> str:
+    if not mapping:
+        return empty
+    return "\n".join(f"- {key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}"
+                     for key, value in mapping.items())
+
+
+def render_model_card(pipe, repo_id: str | None = None) -> ModelCard:
+    """A model card for ``pipe`` from its components, schema and ``pipe.config.card_metadata``."""
+    extras = dict(pipe.config.get("card_metadata") or {})
+    vae = pipe.vae.config
+    card_data = ModelCardData(library_name="hf-latent-diffusion-lm", license=extras.get("license", "other"),
+                              tags=["synthetic-data", "tabular", "latent-diffusion", "diffusers", "difflm"],
+                              pipeline_tag="text-generation")
+    encoder = vae.encoder_name_or_path or f"{vae.encoder_config.get('model_type', 'encoder')} trained from scratch"
+    conditioning = pipe.condition_encoder.columns if pipe.condition_encoder is not None else []
+    template = resources.files("hf_latent_diffusion_lm") / "resources" / TEMPLATE
+    return ModelCard.from_template(
+        card_data, template_str=template.read_text(encoding="utf-8"),
+        model_name=extras.get("model_name", "Latent-diffusion LM for synthetic records"),
+        repo_id=repo_id or "path/to/this/directory",
+        latent_dim=vae.latent_dim, injection_method=vae.injection_method, num_soft_tokens=vae.num_soft_tokens,
+        decoder=vae.decoder_name_or_path or type(pipe.decoder).__name__, encoder=encoder, pooling=vae.pooling,
+        scheduler=type(pipe.scheduler).__name__,
+        data_description=extras.get("data", "Not recorded."),
+        schema_table=_schema_table(pipe.schema),
+        condition_columns=", ".join(conditioning) or "none",
+        training_config=_bullets(extras.get("training"), "Not recorded."),
+        metrics=_bullets(extras.get("metrics"), "Not measured yet: run `ldlm evaluate REAL SYNTHETIC`."),
+    )
+
+
+def write_model_card(pipe, directory: str | os.PathLike, repo_id: str | None = None) -> Path:
+    path = Path(directory) / "README.md"
+    render_model_card(pipe, repo_id).save(path)
+    return path

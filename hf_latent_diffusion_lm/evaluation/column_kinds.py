@@ -94,4 +94,4 @@ def distance_space(reference: pd.DataFrame, *frames: pd.DataFrame, kinds: Column
     """``reference`` and ``frames`` (normalized) as float matrices for Euclidean distances: numbers min-max scaled
     by the reference's per-column range, categories one-hot. The encoder is fitted on ``reference`` only."""
     encoder = make_encoder(kinds, scale_numerical=True).fit(reference)
-    return [encoder.transform(frame).astype(np.float32) for frame in (reference, *frames)]
+    return [encoder.transform(frame).astype(np.float64) for frame in (reference, *frames)]

@@ -7,13 +7,14 @@ correlation similarity (two numbers) or the contingency similarity (otherwise); 
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import pandas as pd
-from sdmetrics.reports.single_table import QualityReport
+from sdmetrics.reports import QualityReport
 
 from .column_kinds import ColumnKinds
+
+TABLE = "table"
 
 
 @dataclass
@@ -27,10 +28,8 @@ class ShapeAndTrend:
 def shape_and_trend(real: pd.DataFrame, synthetic: pd.DataFrame, kinds: ColumnKinds) -> ShapeAndTrend:
     """Shape and trend errors of ``synthetic`` against ``real`` (both normalized to ``kinds``)."""
     report = QualityReport()
-    with warnings.catch_warnings():
-        # sdmetrics warns about pandas idioms it uses; the scores are unaffected.
-        warnings.simplefilter("ignore", FutureWarning)
-        report.generate(real, synthetic, kinds.sdmetrics_metadata(), verbose=False)
+    metadata = {"tables": {TABLE: kinds.sdmetrics_metadata()}}
+    report.generate({TABLE: real}, {TABLE: synthetic}, metadata, verbose=False)
     properties = report.get_properties().set_index("Property")["Score"]
     shapes = report.get_details("Column Shapes")
     pairs = report.get_details("Column Pair Trends")

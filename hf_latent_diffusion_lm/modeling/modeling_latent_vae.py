@@ -194,6 +194,21 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
         mu, logvar = self.posterior(pooled).chunk(2, dim=-1)
         return mu, logvar.clamp(-self.config.logvar_clamp, self.config.logvar_clamp)
 
+    @torch.no_grad()
+    def encode_texts(self, texts, tokenizer, encoder_tokenizer=None, batch_size: int = 64) -> torch.Tensor:
+        """Posterior means of serialized records, batched the way training saw them: ``(n, latent_dim)`` float."""
+        from ..data.record_tokenization import collate_records, tokenize_records
+
+        means = []
+        for start in range(0, len(texts), batch_size):
+            features = tokenize_records(texts[start : start + batch_size], tokenizer, encoder_tokenizer)
+            rows = [dict(zip(features, values)) for values in zip(*features.values())]
+            batch = collate_records(rows, tokenizer, encoder_tokenizer)
+            mu, _ = self.encode(batch["encoder_input_ids"].to(self.device),
+                                batch["encoder_attention_mask"].to(self.device))
+            means.append(mu.float())
+        return torch.cat(means)
+
     # -- decoding -------------------------------------------------------------------------------------------
     def reconstruction_nll(
         self, z: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor, reduction: str = "mean"

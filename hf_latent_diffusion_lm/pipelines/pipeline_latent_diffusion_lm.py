@@ -15,7 +15,7 @@ from huggingface_hub import HfApi
 from transformers import LogitsProcessorList, PreTrainedModel
 
 from ..data.condition_encoder import ConditionEncoder
-from ..data.record_tokenization import collate_records, decoder_start_token_id, pad_token_id, tokenize_records
+from ..data.record_tokenization import decoder_start_token_id, pad_token_id
 from ..modeling import LatentDenoiserMLP, LatentVAEModel
 
 OUTPUT_TYPES = ("text", "records", "pandas")
@@ -212,14 +212,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         texts = [self.schema.to_text(r) if isinstance(r, dict) else r for r in records]
         if not texts:
             raise ValueError("encode() needs at least one record.")
-        device, means = self.vae.device, []
-        for start in range(0, len(texts), batch_size):
-            features = tokenize_records(texts[start : start + batch_size], self.tokenizer, self.encoder_tokenizer)
-            rows = [dict(zip(features, values)) for values in zip(*features.values())]
-            batch = collate_records(rows, self.tokenizer, self.encoder_tokenizer)
-            mu, _ = self.vae.encode(batch["encoder_input_ids"].to(device), batch["encoder_attention_mask"].to(device))
-            means.append(mu.float())
-        return torch.cat(means)
+        return self.vae.encode_texts(texts, self.tokenizer, self.encoder_tokenizer, batch_size)
 
     # -- decoding -------------------------------------------------------------------------------------------
     def _logits_processors(self, constrained: bool, fixed_values, start: int, stop: int) -> LogitsProcessorList:

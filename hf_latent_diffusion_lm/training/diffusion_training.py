@@ -41,22 +41,6 @@ class DiffusionTrainingConfig:
     mixed_precision: str = "no"
 
 
-@torch.no_grad()
-def encode_records(vae: LatentVAEModel, texts, tokenizer, encoder_tokenizer, device, batch_size: int = 64):
-    """Posterior means of ``texts`` as a ``(n, latent_dim)`` float tensor."""
-    from ..data import collate_records
-
-    vae.eval().to(device)
-    means = []
-    for start in tqdm(range(0, len(texts), batch_size), desc="encode", leave=False):
-        features = tokenize_records(texts[start : start + batch_size], tokenizer, encoder_tokenizer)
-        rows = [dict(zip(features, values)) for values in zip(*features.values())]
-        batch = collate_records(rows, tokenizer, encoder_tokenizer)
-        mu, _ = vae.encode(batch["encoder_input_ids"].to(device), batch["encoder_attention_mask"].to(device))
-        means.append(mu.float().cpu())
-    return torch.cat(means)
-
-
 def train_diffusion(config: DiffusionTrainingConfig) -> LatentDiffusionLMPipeline:
     """Train the denoiser on stage 1's latents and save the whole pipeline to ``output_dir``."""
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
@@ -72,7 +56,8 @@ def train_diffusion(config: DiffusionTrainingConfig) -> LatentDiffusionLMPipelin
     vae.attach_decoder(components.decoder)
     records = schema.records(frame)
     texts = [schema.to_text(record) for record in records]
-    latents = encode_records(vae, texts, components.tokenizer, components.encoder_tokenizer, accelerator.device)
+    latents = vae.to(accelerator.device).eval().encode_texts(texts, components.tokenizer,
+                                                            components.encoder_tokenizer).cpu()
 
     conditions, encoder = None, None
     if config.condition_columns:

@@ -1,0 +1,47 @@
+"""``ldlm evaluate REAL SYNTH [--test TEST --target COL --out DIR]``: score a synthetic table from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..data.table_loading import read_table
+from ..data.table_schema import TableSchema
+from .evaluate import evaluate
+from .ml_efficiency import TASKS
+from .report_writing import HEADLINE_LABELS, write_report
+
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("real", help="the real training rows the generator learned from (CSV, Parquet or JSON Lines)")
+    parser.add_argument("synthetic", help="the synthetic rows to score (same columns)")
+    parser.add_argument("--test", help="real rows no generator saw: enables ML efficiency (with --target) and DCR")
+    parser.add_argument("--target", help="the column ML efficiency predicts")
+    parser.add_argument("--task", choices=TASKS, help="default: regression for a numerical target, else classification")
+    parser.add_argument("--holdout", help="unseen real rows for DCR (default: --test)")
+    parser.add_argument("--schema", help="a TableSchema JSON file (TableSchema.save); enables the validity rate")
+    parser.add_argument("--categorical", default="", help="comma-separated numerical columns to treat as categories")
+    parser.add_argument("--out", default="evaluation", help="folder for report.json, report.md and the plots")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate, write the report folder, print the headline numbers; 2 on bad input (the message says which)."""
+    try:
+        real = read_table(args.real)
+        synthetic = read_table(args.synthetic)
+        test = None if args.test is None else read_table(args.test)
+        holdout = None if args.holdout is None else read_table(args.holdout)
+        validate = None if args.schema is None else TableSchema.load(args.schema).validate
+        categorical = [name.strip() for name in args.categorical.split(",") if name.strip()]
+        report = evaluate(real, synthetic, test, target=args.target, task=args.task, holdout=holdout,
+                          validate=validate, categorical_columns=categorical, seed=args.seed)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"ldlm evaluate: error: {error}", file=sys.stderr)
+        return 2
+    out_dir = write_report(report, args.out, real, synthetic, categorical)
+    for key, value in report.headline().items():
+        print(f"{HEADLINE_LABELS[key]}: {'n/a' if value is None else f'{value:.4f}'}")
+    print(f"Report written to {out_dir}")
+    return 0

@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     demo.add_argument("--out", default="ldlm-demo", help="where the model, CSV, report and PNG go")
     demo.add_argument("--preset", default="small", choices=["tiny", "small"])
-    demo.add_argument("--max-steps", type=int, default=60, help="VAE optimizer steps")
+    demo.add_argument("--max-steps", type=int, default=40, help="VAE optimizer steps")
     demo.add_argument("--num-samples", type=int, default=100)
     demo.set_defaults(handler=_demo)
 

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import torch
 from diffusers import DiffusionPipeline
 from diffusers.schedulers import EDMDPMSolverMultistepScheduler, EDMEulerScheduler
-from diffusers.utils import BaseOutput
+from diffusers.utils import BaseOutput, logging
 from huggingface_hub import HfApi
 from transformers import LogitsProcessorList, PreTrainedModel
 
@@ -19,6 +19,7 @@ from ..data.record_tokenization import decoder_start_token_id, pad_token_id
 from ..modeling import LatentDenoiserMLP, LatentVAEModel
 
 OUTPUT_TYPES = ("text", "records", "pandas")
+logger = logging.get_logger(__name__)
 
 
 @dataclass
@@ -257,13 +258,18 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
                    "pad_token_id": pad_token_id(self.tokenizer), "eos_token_id": self.tokenizer.eos_token_id}
         if do_sample:
             options.update(temperature=temperature, top_p=top_p, top_k=0)
-        start_token, texts = decoder_start_token_id(self.tokenizer), []
+        start_token, texts, truncated = decoder_start_token_id(self.tokenizer), [], 0
         with _seeded(generator, self.decoder.device):
             for start in self.progress_bar(range(0, len(latents), batch_size)):
                 stop = min(start + batch_size, len(latents))
                 processors = self._logits_processors(constrained, fixed_values, start, stop)
                 ids = self.vae.generate(latents[start:stop], start_token, logits_processor=processors, **options)
+                if ids.shape[1] >= max_new_tokens:
+                    truncated += int((ids != self.tokenizer.eos_token_id).all(dim=1).sum())
                 texts.extend(self.tokenizer.batch_decode(ids, skip_special_tokens=True))
+        if truncated:
+            logger.warning(f"{truncated} of {len(texts)} records hit max_new_tokens={max_new_tokens} before ending "
+                           "and are cut short; raise max_new_tokens.")
         return texts
 
     @torch.no_grad()

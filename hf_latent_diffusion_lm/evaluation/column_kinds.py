@@ -43,7 +43,9 @@ def infer_column_kinds(real: pd.DataFrame, categorical_columns: Sequence[str] = 
     forced = set(categorical_columns)
     numerical = tuple(
         name for name in real.columns
-        if name not in forced and pd.api.types.is_numeric_dtype(real[name]) and not pd.api.types.is_bool_dtype(real[name])
+        if name not in forced
+        and pd.api.types.is_numeric_dtype(real[name])
+        and not pd.api.types.is_bool_dtype(real[name])
     )
     categorical = tuple(name for name in real.columns if name not in numerical)
     return ColumnKinds(numerical, categorical)

@@ -23,6 +23,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--categorical", default="", help="comma-separated numerical columns to treat as categories")
     parser.add_argument("--out", default="evaluation", help="folder for report.json, report.md and the plots")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-jobs", type=int, default=1, help="XGBoost threads (at most the idle cores)")
     return parser
 
 
@@ -36,7 +37,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         validate = None if args.schema is None else TableSchema.load(args.schema).validate
         categorical = [name.strip() for name in args.categorical.split(",") if name.strip()]
         report = evaluate(real, synthetic, test, target=args.target, task=args.task, holdout=holdout,
-                          validate=validate, categorical_columns=categorical, seed=args.seed)
+                          validate=validate, categorical_columns=categorical, seed=args.seed,
+                          n_jobs=args.n_jobs)
     except (FileNotFoundError, ValueError) as error:
         print(f"ldlm evaluate: error: {error}", file=sys.stderr)
         return 2

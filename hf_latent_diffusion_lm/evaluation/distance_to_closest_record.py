@@ -30,7 +30,9 @@ def equal_size_references(num_train: int, num_holdout: int, seed: int) -> tuple[
     return train, holdout
 
 
-def distance_to_closest_record(train: np.ndarray, holdout: np.ndarray, synthetic: np.ndarray) -> DistanceToClosestRecord:
+def distance_to_closest_record(
+    train: np.ndarray, holdout: np.ndarray, synthetic: np.ndarray
+) -> DistanceToClosestRecord:
     """DCR share of encoded ``synthetic`` rows, given equal-size encoded ``train`` and ``holdout`` references."""
     if len(train) != len(holdout):
         raise ValueError(f"DCR needs equal-size references; got {len(train)} train and {len(holdout)} holdout rows.")

@@ -28,6 +28,7 @@ def evaluate(
     categorical_columns: Sequence[str] = (),
     real_mle: MLEfficiency | None = None,
     seed: int = 0,
+    n_jobs: int = 1,
     progress: bool = True,
 ) -> EvaluationReport:
     """Score ``synthetic`` rows against the ``real_train`` rows they imitate.
@@ -41,6 +42,7 @@ def evaluate(
         validate: ``validate(row_dict) -> list of problems`` (e.g. ``TableSchema.validate``) for the validity rate.
         categorical_columns: columns to treat as categories although they hold numbers (integer codes).
         real_mle: the real-data ML efficiency computed earlier for the same data (a benchmark reuses it).
+        n_jobs: XGBoost threads; keep it at most the idle cores (oversubscribed OpenMP threads spin).
     """
     kinds = infer_column_kinds(real_train, categorical_columns)
     check_columns(synthetic, kinds, "synthetic")
@@ -77,8 +79,9 @@ def evaluate(
 
     if target is not None and test is not None:
         report.task = task or infer_task(real_train[target])
-        report.mle_synthetic = ml_efficiency(fake, test, target, report.task, kinds, seed, "MLE synthetic")
-        report.mle_real = real_mle or ml_efficiency(real, test, target, report.task, kinds, seed, "MLE real")
+        report.mle_synthetic = ml_efficiency(fake, test, target, report.task, kinds, seed, "MLE synthetic", n_jobs)
+        report.mle_real = real_mle or ml_efficiency(real, test, target, report.task, kinds, seed, "MLE real",
+                                                    n_jobs)
         for result, rows_name in ((report.mle_synthetic, "synthetic"), (report.mle_real, "real training")):
             if result.note:
                 report.notes.append(f"ML efficiency on the {rows_name} rows not computed: {result.note}.")
@@ -105,8 +108,10 @@ def evaluate(
     report.alpha_precision, report.beta_recall = alpha_precision_beta_recall(real_x, synthetic_x)
     step("alpha-precision / beta-recall")
 
-    detection = c2st_detection(real, fake, kinds, seed)
+    detection = c2st_detection(real, fake, kinds, seed, n_jobs)
     report.c2st_score, report.c2st_xgboost_auc = detection.logistic_score, detection.xgboost_auc
+    if detection.note:
+        report.notes.append(f"C2ST logistic score not computed: {detection.note}.")
     step("C2ST")
 
     report.exact_copy_rate = exact_copy_rate(real, fake)

@@ -51,8 +51,8 @@ def _score(task: str, model, features: np.ndarray, labels: np.ndarray) -> float:
     return float(roc_auc_score(labels, probabilities, multi_class="ovr", labels=np.arange(probabilities.shape[1])))
 
 
-def _model(task: str, seed: int, **parameters):
-    options = dict(tree_method="hist", n_jobs=-1, random_state=seed, **parameters)
+def _model(task: str, seed: int, n_jobs: int, **parameters):
+    options = dict(tree_method="hist", n_jobs=n_jobs, random_state=seed, **parameters)
     return XGBRegressor(**options) if task == "regression" else XGBClassifier(**options)
 
 
@@ -64,8 +64,12 @@ def ml_efficiency(
     kinds: ColumnKinds,
     seed: int = 0,
     description: str = "MLE",
+    n_jobs: int = 1,
 ) -> MLEfficiency:
-    """Train XGBoost on ``train`` (normalized rows: synthetic or real), score it on the real ``test`` rows."""
+    """Train XGBoost on ``train`` (normalized rows: synthetic or real), score it on the real ``test`` rows.
+
+    ``n_jobs`` is XGBoost's thread count: more than the free cores makes OpenMP spin (100x slower on a busy machine).
+    """
     if task not in TASKS:
         raise ValueError(f"Unknown task {task!r}; use one of {TASKS}.")
     metric = "roc_auc" if task == "classification" else "rmse"
@@ -97,13 +101,14 @@ def ml_efficiency(
     best, best_score = None, None
     settings = [dict(zip(PARAMETER_GRID, values)) for values in itertools.product(*PARAMETER_GRID.values())]
     for parameters in tqdm(settings, desc=f"{description}: XGBoost grid", leave=False):
-        model = _model(task, seed, n_estimators=MAX_TREES, early_stopping_rounds=EARLY_STOPPING_ROUNDS, **parameters)
+        model = _model(task, seed, n_jobs, n_estimators=MAX_TREES, early_stopping_rounds=EARLY_STOPPING_ROUNDS,
+                       **parameters)
         model.fit(fit_x, fit_labels, eval_set=[(validation_x, validation_labels)], verbose=False)
         score = _score(task, model, validation_x, validation_labels)
         better = best_score is None or (score > best_score if task == "classification" else score < best_score)
         if better:
             best, best_score = {**parameters, "n_estimators": int(model.best_iteration) + 1}, score
     encoder = make_encoder(features, scale_numerical=False).fit(train)
-    model = _model(task, seed, **best).fit(encoder.transform(train), train_labels)
+    model = _model(task, seed, n_jobs, **best).fit(encoder.transform(train), train_labels)
     return MLEfficiency(metric, _score(task, model, encoder.transform(test), test_labels),
                         {**best, "validation_score": best_score})

@@ -16,12 +16,15 @@ def fit_pipeline(
     preset: str = "small",
     condition_columns: list[str] | None = None,
     diffusion_steps: int = 3000,
+    diffusion_options: dict | None = None,
     **vae_options,
 ) -> LatentDiffusionLMPipeline:
-    """Train the VAE (``out_dir/stage1``) and the latent prior, and save the pipeline to ``out_dir``.
+    """Train the VAE (into the sibling folder ``<out_dir>-stage1``) and the latent prior; save the pipeline to
+    ``out_dir``.
 
-    ``data`` is a path (CSV, Parquet, JSON Lines) or a DataFrame (written to ``out_dir/stage1/data.parquet``);
-    ``vae_options`` are fields of :class:`VAETrainingConfig` (``max_steps``, ``batch_size``, ``columns``...).
+    ``data`` is a path (CSV, Parquet, JSON Lines) or a DataFrame (written to ``<out_dir>-stage1/data.parquet``);
+    ``vae_options`` are fields of :class:`VAETrainingConfig` (``max_steps``, ``batch_size``, ``columns``...);
+    ``diffusion_options`` are fields of :class:`DiffusionTrainingConfig` (``hidden_dim``, ``batch_size``...).
     """
     out_dir = Path(out_dir)
     stage1 = out_dir.with_name(out_dir.name + "-stage1")
@@ -31,6 +34,8 @@ def fit_pipeline(
         data.to_parquet(path)
         data = path
     train_vae(VAETrainingConfig(data=str(data), output_dir=str(stage1), preset=preset, **vae_options))
+    options = {"seed": vae_options.get("seed", 0), "mixed_precision": vae_options.get("mixed_precision", "no"),
+               **(diffusion_options or {})}
     return train_diffusion(DiffusionTrainingConfig(vae_dir=str(stage1), output_dir=str(out_dir),
                                                    condition_columns=condition_columns, max_steps=diffusion_steps,
-                                                   seed=vae_options.get("seed", 0)))
+                                                   **options))

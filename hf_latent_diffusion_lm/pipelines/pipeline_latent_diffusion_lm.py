@@ -374,6 +374,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         num_inference_steps: int = 20,
         guidance_scale: float = 1.0,
         conditions: dict[str, Any] | None = None,
+        hard_conditions: bool = True,
         generator: torch.Generator | None = None,
         batch_size: int | str = "auto",
         max_new_tokens: int | None = None,
@@ -397,7 +398,9 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
                 conditional sampling; >1: stronger adherence).
             conditions: ``{column: value}`` the records must have. Columns the denoiser was trained on steer the
                 latent (so the other columns follow the conditional distribution); with constrained decoding every
-                condition is also forced in every record.
+                condition is also forced in every record (unless ``hard_conditions=False``).
+            hard_conditions: force ``conditions`` during constrained decoding; ``False`` leaves them to the latent
+                alone (soft conditioning, e.g. to measure how well guidance steers).
             generator: makes latent sampling and the LM's token sampling reproducible.
             batch_size: records decoded together (``"auto"``: from free GPU memory; 64 on a CPU).
             max_new_tokens: decoding budget per record (default: ``pipe.config.max_new_tokens``).
@@ -416,8 +419,8 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         if output_type != "text" and self.schema is None:
             raise ValueError(f"output_type={output_type!r} needs a schema; this pipeline has none.")
         constrained = self.schema is not None if constrained is None else constrained
-        condition = self._latent_condition(conditions, num_samples, constrained)
-        if conditions and constrained:
+        condition = self._latent_condition(conditions, num_samples, constrained and hard_conditions)
+        if conditions and constrained and hard_conditions:
             fixed_values = ([{**conditions, **row} for row in fixed_values] if isinstance(fixed_values, list)
                             else {**conditions, **(fixed_values or {})})
         if latents is None:

@@ -42,9 +42,15 @@ def generate_ours(data: BenchmarkDataset, num_rows: int, args, out_dir: Path) ->
     except ImportError as error:
         raise RuntimeError(f"'ours' needs hf_latent_diffusion_lm.training.fit.fit_pipeline, which is not importable: "
                            f"{error}") from error
-    pipe = fit_pipeline(data.train, out_dir / "pipeline", preset=args.preset)
-    pipe.to(args.device)
-    return pipe(num_samples=num_rows, output_type="pandas").records
+    from hf_latent_diffusion_lm.generation import generate_records
+
+    on_gpu = args.device.startswith("cuda")
+    pipe = fit_pipeline(data.train, out_dir / "pipeline", preset=args.preset, target=data.target,
+                        max_steps=3000 if on_gpu else 200, batch_size=64 if on_gpu else 8,
+                        mixed_precision="bf16" if on_gpu else "no")
+    pipe.set_progress_bar_config(disable=True)
+    pipe.to(args.device, torch.bfloat16 if on_gpu else torch.float32)
+    return generate_records(pipe, num_rows, seed=0, chunk_size=8192 if on_gpu else 256)
 
 
 def generate_ctgan_family(kind: str):

@@ -48,14 +48,14 @@ def generate_records(pipe, num_samples: int, seed: int = 0, chunk_size: int = 10
     if num_samples < 1:
         raise ValueError(f"num_samples must be a positive integer, got {num_samples}.")
     generator = torch.Generator().manual_seed(seed)
-    frames, validities = [], []
+    frames, valid = [], 0.0
     with tqdm(total=num_samples, desc="sampling", unit="row") as bar:
         for start in range(0, num_samples, chunk_size):
             count = min(chunk_size, num_samples - start)
             output = pipe(num_samples=count, generator=generator, output_type="pandas", **call_kwargs)
             frames.append(output.records)
-            validities.append(output.validity)
+            valid += output.validity * count
             bar.update(count)
     frame = pd.concat(frames, ignore_index=True)
-    frame.attrs["validity"] = sum(v * 1 for v in validities) / len(validities)
+    frame.attrs["validity"] = valid / num_samples
     return frame

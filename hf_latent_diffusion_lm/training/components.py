@@ -18,6 +18,8 @@ class VAEComponents:
     decoder: torch.nn.Module
     tokenizer: object
     encoder_tokenizer: object | None
+    encoder_source: ModelSource | None  # None: trained from scratch
+    decoder_source: ModelSource | None  # None: the random tiny decoder
 
 
 def scratch_encoder_config(vocab_size: int, pad_token_id: int, hidden_size: int = 256,
@@ -63,8 +65,8 @@ def build_vae_components(
                           else scratch_encoder_config(len(tokenizer), tokenizer.eos_token_id))
         config = LatentVAEConfig.for_decoder(frozen.config, encoder_config=encoder_config.to_dict(),
                                              **{"pooling": "first"} if decoder_source is None else {}, **options)
-        return VAEComponents(LatentVAEModel(config, decoder=frozen), frozen, tokenizer, None)
+        return VAEComponents(LatentVAEModel(config, decoder=frozen), frozen, tokenizer, None, None, decoder_source)
     encoder_model, encoder_tokenizer = load_encoder(encoder_source)
     vae = LatentVAEModel.from_encoder_pretrained(encoder_model, frozen, **options)
     vae.config.encoder_name_or_path = encoder_source.name_or_path
-    return VAEComponents(vae, frozen, tokenizer, encoder_tokenizer)
+    return VAEComponents(vae, frozen, tokenizer, encoder_tokenizer, encoder_source, decoder_source)

@@ -103,6 +103,7 @@ def train_diffusion(config: DiffusionTrainingConfig) -> LatentDiffusionLMPipelin
     model = accelerator.unwrap_model(denoiser)
     model.load_state_dict(best_state)
 
+    sources = {"encoder": components.encoder_source, "decoder": components.decoder_source}
     longest = max(len(ids) for ids in tokenize_records(texts, components.tokenizer)["input_ids"])
     pipe = LatentDiffusionLMPipeline(
         vae=vae, denoiser=model.eval().cpu(), scheduler=EDMDPMSolverMultistepScheduler(),
@@ -111,6 +112,8 @@ def train_diffusion(config: DiffusionTrainingConfig) -> LatentDiffusionLMPipelin
         conditioning=encoder.to_dict() if encoder else None, max_new_tokens=int(longest * 1.25) + 8,
         card_metadata={
             "data": f"{len(frame)} rows of `{Path(vae_config.data).name}` ({len(schema.names)} columns).",
+            **{role: source.card_name for role, source in sources.items() if source is not None},
+            "base_model": [source.hub_repo for source in sources.values() if source is not None and source.hub_repo],
             "training": {"preset": vae_config.preset, "vae_steps": vae_config.max_steps,
                          "batch_size": vae_config.batch_size, "learning_rate": vae_config.learning_rate,
                          "beta": f"{vae_config.max_beta} -> {vae_config.min_beta} (x{vae_config.beta_factor})",

@@ -1,5 +1,6 @@
 """Tables in, valid records out: loading, schema inference, the record format, constrained decoding, datasets."""
 
+from .condition_encoder import ConditionEncoder
 from .constrained_decoding import SchemaLogitsProcessor, grammar_compiler, record_problems, validity_rate
 from .record_dataset import build_record_dataset
 from .record_format import RecordParseError
@@ -16,6 +17,7 @@ from .table_schema import (
 
 __all__ = [
     "CategoricalColumn",
+    "ConditionEncoder",
     "DatetimeColumn",
     "NumericalColumn",
     "RecordParseError",

@@ -104,12 +104,16 @@ def train_diffusion(config: DiffusionTrainingConfig) -> LatentDiffusionLMPipelin
     model.load_state_dict(best_state)
 
     sources = {"encoder": components.encoder_source, "decoder": components.decoder_source}
-    longest = max(len(ids) for ids in tokenize_records(texts, components.tokenizer)["input_ids"])
+    # The decoding budget must cover any valid record: under the grammar the LM may spell a record in more tokens
+    # than its canonical tokenization, and a record cut short is invalid. Most tokens hold at least one character,
+    # so the longest record's length in characters (with room for longer valid values) bounds the count.
+    longest_tokens = max(len(ids) for ids in tokenize_records(texts, components.tokenizer)["input_ids"])
+    budget = max(int(longest_tokens * 1.25), int(max(map(len, texts)) * 1.5)) + 16
     pipe = LatentDiffusionLMPipeline(
         vae=vae, denoiser=model.eval().cpu(), scheduler=EDMDPMSolverMultistepScheduler(),
         decoder=components.decoder.cpu(), tokenizer=components.tokenizer,
         encoder_tokenizer=components.encoder_tokenizer, schema=schema,
-        conditioning=encoder.to_dict() if encoder else None, max_new_tokens=int(longest * 1.25) + 8,
+        conditioning=encoder.to_dict() if encoder else None, max_new_tokens=budget,
         card_metadata={
             "data": f"{len(frame)} rows of `{Path(vae_config.data).name}` ({len(schema.names)} columns).",
             **{role: source.card_name for role, source in sources.items() if source is not None},

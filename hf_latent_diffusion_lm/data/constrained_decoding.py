@@ -103,15 +103,23 @@ class SchemaLogitsProcessor(LogitsProcessor):
                 )
 
 
-def record_problems(schema, texts: Sequence[str]) -> list[list[str]]:
-    """For each text, why it is not a valid record of ``schema`` (parse error or broken rules); ``[]`` if valid."""
-    problems = []
+def checked_records(schema, texts: Sequence[str]) -> list[tuple[dict | None, list[str]]]:
+    """For each text, the row it holds (``None`` if it does not parse) and why it is not a valid record of
+    ``schema`` (parse error or broken rules; ``[]`` if valid)."""
+    checked = []
     for text in texts:
         try:
-            problems.append(schema.validate(schema.parse(text)))
+            row = schema.parse(text)
         except RecordParseError as error:
-            problems.append([str(error)])
-    return problems
+            checked.append((None, [str(error)]))
+            continue
+        checked.append((row, schema.validate(row)))
+    return checked
+
+
+def record_problems(schema, texts: Sequence[str]) -> list[list[str]]:
+    """For each text, why it is not a valid record of ``schema`` (parse error or broken rules); ``[]`` if valid."""
+    return [problems for _, problems in checked_records(schema, texts)]
 
 
 def validity_rate(schema, texts: Sequence[str]) -> float:

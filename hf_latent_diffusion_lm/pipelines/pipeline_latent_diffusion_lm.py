@@ -40,21 +40,16 @@ class LatentDiffusionLMPipelineOutput(BaseOutput):
     validity: float | None = None
 
 
+@contextlib.contextmanager
 def _seeded(generator: torch.Generator | None, device: torch.device):
     """Run the LM's sampling (which uses torch's global RNG) from a seed drawn off ``generator``."""
     if generator is None:
-        return contextlib.nullcontext()
+        yield
+        return
     seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item())
-    devices = [device] if device.type == "cuda" else []
-    context = torch.random.fork_rng(devices=devices)
-
-    @contextlib.contextmanager
-    def seeded():
-        with context:
-            torch.manual_seed(seed)
-            yield
-
-    return seeded()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
 
 
 class LatentDiffusionLMPipeline(DiffusionPipeline):
@@ -124,9 +119,8 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
             from ..data.table_schema import TableSchema
 
             value = TableSchema.from_dict(value)
-        schema = value
-        self._schema = schema
-        self.register_to_config(schema=schema.to_dict() if schema is not None else None)
+        self._schema = value
+        self.register_to_config(schema=value.to_dict() if value is not None else None)
 
     @property
     def condition_encoder(self) -> ConditionEncoder | None:
@@ -306,9 +300,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
 
         if self.schema is None:
             raise ValueError("complete() needs a schema: it parses and constrains records column by column.")
-        unknown = [c for c in frame.columns if c not in self.schema.names]
-        if unknown:
-            raise ValueError(f"Unknown column(s) {unknown}; the schema has {self.schema.names}.")
+        self._check_known_columns(frame.columns, "column")
         if len(frame) == 0:
             raise ValueError("complete() got an empty DataFrame.")
         given = [{c: v for c, v in row.items() if not pd.isna(v)} for row in frame.to_dict("records")]
@@ -322,13 +314,16 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         texts = self.decode(latents, constrained=True, fixed_values=given, generator=generator, **decode_kwargs)
         return self.schema.records_to_frame([self.schema.parse(text) for text in texts])
 
+    def _check_known_columns(self, columns, what: str) -> None:
+        unknown = [c for c in columns if c not in self.schema.names]
+        if unknown:
+            raise ValueError(f"Unknown {what}(s) {unknown}; the schema has {self.schema.names}.")
+
     def _latent_condition(self, conditions, num_samples: int, constrained: bool) -> torch.LongTensor | None:
         if not conditions:
             return None
         if self.schema is not None:
-            unknown = [c for c in conditions if c not in self.schema.names]
-            if unknown:
-                raise ValueError(f"Unknown condition column(s) {unknown}; the schema has {self.schema.names}.")
+            self._check_known_columns(conditions, "condition column")
         encoder = self.condition_encoder
         steerable = {c: v for c, v in conditions.items() if encoder is not None and c in encoder.columns}
         if len(steerable) < len(conditions) and not constrained:
@@ -355,16 +350,10 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         return max(1, min(16384, int(free * memory_fraction // per_row)))
 
     def _parse(self, texts: list[str]) -> tuple[list[dict], float]:
-        from ..data.record_format import RecordParseError
+        """The valid records among ``texts`` and their share."""
+        from ..data.constrained_decoding import checked_records
 
-        records = []
-        for text in texts:
-            try:
-                record = self.schema.parse(text)
-            except RecordParseError:
-                continue
-            if not self.schema.validate(record):
-                records.append(record)
+        records = [row for row, problems in checked_records(self.schema, texts) if not problems]
         return records, len(records) / max(len(texts), 1)
 
     @torch.no_grad()

@@ -19,8 +19,7 @@ from ..data.condition_encoder import ConditionEncoder
 from ..modeling import LatentDenoiserMLP, LatentVAEModel
 from ..pipelines import LatentDiffusionLMPipeline
 from .checkpointing import save_pretrained_atomically
-from .components import build_vae_components
-from .vae_training import VAETrainingConfig, load_training_table
+from .vae_training import VAETrainingConfig, load_training_table, vae_components
 
 
 @dataclass
@@ -48,10 +47,8 @@ def train_diffusion(config: DiffusionTrainingConfig) -> LatentDiffusionLMPipelin
     stage1 = Path(config.vae_dir)
     vae_config = VAETrainingConfig(**json.loads((stage1 / "training_config.json").read_text()))
     schema = TableSchema.load(stage1 / "schema.json")
-    frame, _ = load_training_table(vae_config)
-    components = build_vae_components(vae_config.preset, vae_config.encoder, vae_config.decoder,
-                                      vae_config.decoder_gguf_file, vae_config.injection_method,
-                                      vae_config.latent_dim, vae_config.num_soft_tokens, vae_config.seed)
+    frame = load_training_table(vae_config)
+    components = vae_components(vae_config)
     vae = LatentVAEModel.from_pretrained(stage1 / "vae")
     vae.attach_decoder(components.decoder)
     records = schema.records(frame)

@@ -73,7 +73,7 @@ class TrainingProgress:
 
 
 def load_training_table(config: VAETrainingConfig):
-    """The table to learn, restricted to the chosen columns and rows, and its schema."""
+    """The table to learn, restricted to the chosen columns and rows (both stages read it the same way)."""
     frame = read_table(config.data, **json.loads(config.read_options or "{}"))
     if config.columns:
         unknown = [c for c in config.columns if c not in frame.columns]
@@ -82,10 +82,17 @@ def load_training_table(config: VAETrainingConfig):
         frame = frame[list(config.columns)]
     if config.max_rows:
         frame = frame.head(config.max_rows)
-    return frame, TableSchema.infer(frame, target=config.target)
+    return frame
+
+
+def vae_components(config: VAETrainingConfig):
+    """The VAE, frozen decoder and tokenizers that ``config`` names (stage 2 rebuilds the same decoder side)."""
+    return build_vae_components(config.preset, config.encoder, config.decoder, config.decoder_gguf_file,
+                                config.injection_method, config.latent_dim, config.num_soft_tokens, config.seed)
 
 
 def record_loaders(config: VAETrainingConfig, components, frame, schema):
+    """Training and (when the split has one) validation loaders of tokenised records."""
     datasets = build_record_dataset(frame, schema, components.tokenizer, components.encoder_tokenizer,
                                     max_length=config.max_length, validation_fraction=config.validation_fraction,
                                     seed=config.seed)
@@ -97,7 +104,7 @@ def record_loaders(config: VAETrainingConfig, components, frame, schema):
     if "validation" in datasets:
         validation = DataLoader(datasets["validation"].select_columns(columns), batch_size=config.batch_size,
                                 collate_fn=collate)
-    return datasets, train, validation
+    return train, validation
 
 
 @torch.no_grad()
@@ -124,11 +131,11 @@ def train_vae(config: VAETrainingConfig) -> LatentVAEModel:
         dataloader_config=DataLoaderConfiguration(split_batches=True, use_seedable_sampler=True),
     )
     set_seed(config.seed)
-    frame, schema = load_training_table(config)
-    components = build_vae_components(config.preset, config.encoder, config.decoder, config.decoder_gguf_file,
-                                      config.injection_method, config.latent_dim, config.num_soft_tokens, config.seed)
+    frame = load_training_table(config)
+    schema = TableSchema.infer(frame, target=config.target)
+    components = vae_components(config)
     vae, decoder = components.vae, components.decoder
-    _, train_loader, validation_loader = record_loaders(config, components, frame, schema)
+    train_loader, validation_loader = record_loaders(config, components, frame, schema)
     if accelerator.is_main_process:
         output.mkdir(parents=True, exist_ok=True)
         schema.save(output / "schema.json")

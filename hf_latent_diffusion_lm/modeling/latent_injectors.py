@@ -112,15 +112,17 @@ class EmbeddingInjector(LatentInjector):
 
 INJECTORS = {"soft_prompt": SoftPromptInjector, "memory": MemoryInjector, "embedding": EmbeddingInjector}
 
+# The decoder sizes (``LatentVAEConfig`` fields) each injector is built from, and that a decoder must match.
+DECODER_SIZES = {
+    "soft_prompt": ("decoder_hidden_size",),
+    "memory": ("decoder_hidden_size", "decoder_num_layers", "decoder_num_kv_heads", "decoder_head_dim"),
+    "embedding": ("decoder_hidden_size",),
+}
+
 
 def build_injector(config: LatentVAEConfig) -> LatentInjector:
     """The injector named by ``config.injection_method``."""
-    missing = [
-        name
-        for name in ("decoder_hidden_size",) + (("decoder_num_layers", "decoder_num_kv_heads", "decoder_head_dim")
-                                               if config.injection_method == "memory" else ())
-        if getattr(config, name) is None
-    ]
+    missing = [name for name in DECODER_SIZES[config.injection_method] if getattr(config, name) is None]
     if missing:
         raise ValueError(
             f"LatentVAEConfig lacks {', '.join(missing)} needed by the {config.injection_method!r} injector; "

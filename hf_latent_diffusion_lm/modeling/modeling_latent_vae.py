@@ -17,7 +17,11 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, PreTrained
 from transformers.utils import ModelOutput
 
 from .configuration_latent_vae import LatentVAEConfig
-from .latent_injectors import build_injector
+from .latent_injectors import DECODER_SIZES, build_injector
+
+# How each decoder size is called in the decoder's own config (for error messages a user can check against it).
+DECODER_CONFIG_NAMES = {"decoder_hidden_size": "hidden_size", "decoder_num_layers": "num_hidden_layers",
+                        "decoder_num_kv_heads": "num_key_value_heads", "decoder_head_dim": "head_dim"}
 
 
 @dataclass
@@ -135,22 +139,13 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
 
     def attach_decoder(self, decoder: PreTrainedModel) -> None:
         """Use ``decoder`` (frozen here: ``requires_grad=False``, eval mode) for reconstruction and generation."""
-        expected = {
-            "hidden_size": self.config.decoder_hidden_size,
-            "num_hidden_layers": self.config.decoder_num_layers,
-            "num_key_value_heads": self.config.decoder_num_kv_heads,
-            "head_dim": self.config.decoder_head_dim,
-        }
-        reference = LatentVAEConfig.for_decoder(decoder.config)
-        actual = {
-            "hidden_size": reference.decoder_hidden_size,
-            "num_hidden_layers": reference.decoder_num_layers,
-            "num_key_value_heads": reference.decoder_num_kv_heads,
-            "head_dim": reference.decoder_head_dim,
-        }
-        needed = ("hidden_size",) if self.config.injection_method != "memory" else tuple(expected)
-        wrong = [f"{key}: decoder has {actual[key]}, injector expects {expected[key]}" for key in needed
-                 if expected[key] is not None and expected[key] != actual[key]]
+        actual = LatentVAEConfig.for_decoder(decoder.config)
+        wrong = [
+            f"{DECODER_CONFIG_NAMES[name]}: decoder has {getattr(actual, name)}, injector expects "
+            f"{getattr(self.config, name)}"
+            for name in DECODER_SIZES[self.config.injection_method]
+            if getattr(self.config, name) is not None and getattr(self.config, name) != getattr(actual, name)
+        ]
         if wrong:
             raise DecoderMismatchError(
                 f"The decoder does not match this VAE's {self.config.injection_method!r} injector ("

@@ -17,19 +17,38 @@ EPILOG = """examples:
 """
 
 
-def _fit(args) -> int:
-    from .training import fit_pipeline
+# Fields ``ldlm fit`` sets itself (from its positional argument, --out, --resume) or shares between the stages.
+VAE_FIELDS_SET_BY_FIT = ("data", "output_dir", "resume_from_checkpoint")
+DIFFUSION_FIELDS_SET_BY_FIT = ("vae_dir", "output_dir", "seed", "mixed_precision", "resume_from_checkpoint")
 
-    options = {"columns": args.columns.split(",") if args.columns else None, "target": args.target,
-               "max_steps": args.max_steps, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-               "injection_method": args.injection_method, "encoder": args.encoder, "decoder": args.decoder,
-               "decoder_gguf_file": args.decoder_gguf_file, "read_options": args.read_options, "seed": args.seed,
-               "max_rows": args.max_rows, "mixed_precision": args.mixed_precision,
-               "resume_from_checkpoint": "latest" if args.resume else None}
-    fit_pipeline(args.data, args.out, preset=args.preset, diffusion_steps=args.diffusion_steps,
-                 condition_columns=args.condition_columns.split(",") if args.condition_columns else None, **options)
+
+def _fit(args) -> int:
+    from .training import DiffusionTrainingConfig, VAETrainingConfig, fit_pipeline
+    from .training.config_flags import collect
+
+    vae_options = collect(args, VAETrainingConfig, skip=VAE_FIELDS_SET_BY_FIT)
+    diffusion_options = collect(args, DiffusionTrainingConfig, "diffusion_", skip=DIFFUSION_FIELDS_SET_BY_FIT)
+    fit_pipeline(args.data, args.out, condition_columns=diffusion_options.pop("condition_columns"),
+                 diffusion_steps=diffusion_options.pop("max_steps"), diffusion_options=diffusion_options,
+                 keep_checkpoints=args.keep_checkpoints, resume_from_checkpoint="latest" if args.resume else None,
+                 **vae_options)
     print(f"Saved the trained pipeline to {args.out}")
     return 0
+
+
+def _add_fit_arguments(fit: argparse.ArgumentParser) -> None:
+    """``ldlm fit``'s flags: the training configs' fields, plus what only the one-call fit has."""
+    from .training import DiffusionTrainingConfig, VAETrainingConfig
+    from .training.config_flags import add_flags
+
+    fit.add_argument("data", help="the real table")
+    fit.add_argument("--out", required=True, help="directory for the trained pipeline (training state: OUT/training)")
+    fit.add_argument("--resume", action="store_true", help="continue an interrupted fit from its latest checkpoint")
+    fit.add_argument("--keep-checkpoints", action="store_true",
+                     help="keep optimizer states and intermediate models in OUT/training once the fit has finished")
+    add_flags(fit.add_argument_group("stage 1: the VAE"), VAETrainingConfig, skip=VAE_FIELDS_SET_BY_FIT)
+    add_flags(fit.add_argument_group("stage 2: the latent prior"), DiffusionTrainingConfig, "diffusion_",
+              skip=DIFFUSION_FIELDS_SET_BY_FIT, unprefixed=("condition_columns",))
 
 
 def _load(directory):
@@ -72,7 +91,7 @@ def _demo(args) -> int:
     from .demo import run_demo
 
     run_demo(args.out, preset=args.preset, max_steps=args.max_steps, num_samples=args.num_samples,
-             diffusion_steps=args.diffusion_steps)
+             diffusion_steps=args.diffusion_max_steps)
     return 0
 
 
@@ -92,27 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = commands.add_parser("fit", help="train a pipeline on a table (CSV, Parquet, JSON Lines)",
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    fit.add_argument("data", help="the real table")
-    fit.add_argument("--out", required=True, help="directory for the trained pipeline")
-    fit.add_argument("--preset", default="small", choices=["tiny", "small", "base"],
-                     help="tiny: random test models; small: MiniLM + SmolLM2-135M from PyPI packages (offline); "
-                          "base: Hub ids (online)")
-    fit.add_argument("--encoder", help="encoder path or Hub id ('scratch': a small encoder over decoder tokens)")
-    fit.add_argument("--decoder", help="frozen causal LM path or Hub id")
-    fit.add_argument("--decoder-gguf-file", help="GGUF file inside --decoder")
-    fit.add_argument("--injection-method", default="soft_prompt", choices=["soft_prompt", "memory", "embedding"])
-    fit.add_argument("--columns", help="comma-separated columns to keep (default: all)")
-    fit.add_argument("--target", help="the target column (stored in the schema)")
-    fit.add_argument("--condition-columns", help="comma-separated columns to condition the latent prior on")
-    fit.add_argument("--max-steps", type=int, default=2000, help="VAE optimizer steps")
-    fit.add_argument("--diffusion-steps", type=int, default=3000, help="denoiser optimizer steps")
-    fit.add_argument("--batch-size", type=int, default=16)
-    fit.add_argument("--learning-rate", type=float, default=1e-3)
-    fit.add_argument("--max-rows", type=int, help="use only the first N rows")
-    fit.add_argument("--read-options", help='pandas read options as JSON, e.g. \'{"skipinitialspace": true}\'')
-    fit.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
-    fit.add_argument("--resume", action="store_true", help="continue from the latest VAE checkpoint")
-    fit.add_argument("--seed", type=int, default=0)
+    _add_fit_arguments(fit)
     fit.set_defaults(handler=_fit)
 
     sample = commands.add_parser("sample", help="write N synthetic rows from a trained pipeline",
@@ -141,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="ldlm-demo", help="where the model, CSV, report and PNG go")
     demo.add_argument("--preset", default="small", choices=["tiny", "small"])
     demo.add_argument("--max-steps", type=int, default=40, help="VAE optimizer steps")
-    demo.add_argument("--diffusion-steps", type=int, default=1500, help="denoiser optimizer steps")
+    demo.add_argument("--diffusion-max-steps", type=int, default=1500, help="denoiser optimizer steps")
     demo.add_argument("--num-samples", type=int, default=100)
     demo.set_defaults(handler=_demo)
 

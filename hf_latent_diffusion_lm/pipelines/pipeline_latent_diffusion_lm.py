@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -16,7 +17,9 @@ from transformers import LogitsProcessorList, PreTrainedModel
 
 from ..data.condition_encoder import ConditionEncoder
 from ..data.record_tokenization import decoder_start_token_id, pad_token_id
+from ..decoder_reference import DecoderReference
 from ..modeling import LatentDenoiserMLP, LatentVAEModel
+from .referenced_decoder import ReferencedDecoder, save_decoder_folder
 
 OUTPUT_TYPES = ("text", "records", "pandas")
 logger = logging.get_logger(__name__)
@@ -59,7 +62,8 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         vae ([`LatentVAEModel`]): encoder, posterior and latent injector.
         denoiser ([`LatentDenoiserMLP`]): the latent prior, holding the latent normalisation statistics.
         scheduler ([`EDMEulerScheduler`] or [`EDMDPMSolverMultistepScheduler`]): the sampler of the latent prior.
-        decoder ([`~transformers.AutoModelForCausalLM`]): the frozen LM that writes records.
+        decoder ([`~transformers.AutoModelForCausalLM`], *optional*): the frozen LM that writes records (possibly
+            with a PEFT adapter). The pipeline is its one owner. ``None``: loaded from ``decoder_reference``.
         tokenizer: the decoder's tokenizer.
         encoder_tokenizer (*optional*): the encoder's tokenizer; ``None`` when the encoder reads decoder ids.
         schema (`dict`, *optional*): a ``TableSchema`` (or its dict): parsing, validation and constrained decoding.
@@ -67,23 +71,30 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
             was trained to condition on.
         max_new_tokens (`int`, defaults to 256): default decoding budget; training sets it from the longest record.
         card_metadata (`dict`, *optional*): what the model card says about data, training and metrics.
+        decoder_reference (`dict`, *optional*): a :class:`DecoderReference` (or its dict) naming the decoder the
+            pipeline was trained against and fingerprinting its weights; saved instead of the decoder's weights.
+            Default: a reference to ``decoder``.
+        strict (`bool`, defaults to `True`): a ``decoder`` whose weights differ from ``decoder_reference`` raises
+            :class:`DecoderMismatchError`; ``False`` allows a deliberate swap, with a warning.
     """
 
     model_cpu_offload_seq = "denoiser->vae->decoder"
-    _optional_components = ["encoder_tokenizer"]
+    _optional_components = ["encoder_tokenizer", "decoder"]
 
     def __init__(
         self,
         vae: LatentVAEModel,
         denoiser: LatentDenoiserMLP,
         scheduler: EDMEulerScheduler | EDMDPMSolverMultistepScheduler,
-        decoder: PreTrainedModel,
         tokenizer,
+        decoder: PreTrainedModel | None = None,
         encoder_tokenizer=None,
         schema: Any = None,
         conditioning: Any = None,
         max_new_tokens: int = 256,
         card_metadata: dict | None = None,
+        decoder_reference: DecoderReference | dict | None = None,
+        strict: bool = True,
     ):
         super().__init__()
         if vae.config.latent_dim != denoiser.config.latent_dim:
@@ -96,16 +107,41 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
                 f"The scheduler's sigma_data ({scheduler.config.sigma_data}) differs from the denoiser's "
                 f"({denoiser.config.sigma_data}); EDM preconditioning needs them equal."
             )
-        vae.attach_decoder(decoder)
+        decoder, reference = self._resolve_decoder(decoder, decoder_reference, strict)
+        vae.check_decoder(decoder)
+        decoder.requires_grad_(False)
         self.register_modules(
-            vae=vae, denoiser=denoiser, scheduler=scheduler, decoder=decoder, tokenizer=tokenizer,
+            vae=vae, denoiser=denoiser, scheduler=scheduler, decoder=decoder.eval(), tokenizer=tokenizer,
             encoder_tokenizer=encoder_tokenizer,
         )
+        self.register_to_config(decoder_reference=reference.to_dict())
         self._schema = None
         self.schema = schema
         self._condition_encoder = None
         self.condition_encoder = conditioning
         self.register_to_config(max_new_tokens=max_new_tokens, card_metadata=card_metadata)
+
+    @staticmethod
+    def _resolve_decoder(decoder, reference, strict: bool):
+        """The decoder (loaded from the reference if not given) and the reference the pipeline will save."""
+        from ..pretrained import load_decoder
+
+        if isinstance(reference, dict):
+            reference = DecoderReference.from_dict(reference)
+        if decoder is None:
+            if reference is None:
+                raise ValueError("Pass the frozen decoder (decoder=...) or a decoder_reference to load it from.")
+            decoder = load_decoder(reference)
+        if reference is None or not reference.matches(decoder):
+            if reference is not None:
+                reference.check(decoder, strict)  # raises when strict; otherwise warns and takes the new decoder
+            reference = DecoderReference.of(decoder)
+        return decoder, reference
+
+    @property
+    def decoder_reference(self) -> DecoderReference:
+        """How the saved pipeline names its frozen decoder (Hub id, revision, GGUF file, dtype, fingerprint)."""
+        return DecoderReference.from_dict(self.config.decoder_reference)
 
     # -- schema ---------------------------------------------------------------------------------------------
     @property
@@ -138,14 +174,29 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         self._condition_encoder = encoder
         self.register_to_config(conditioning=encoder.to_dict() if encoder is not None else None)
 
-    def save_pretrained(self, save_directory, **kwargs):
-        """Save every component (safetensors), a README.md model card, and the VAE's config at the root so that
-        ``transformers.pipeline("latent-text-generation", model=save_directory)`` can find the task's model."""
+    def save_pretrained(self, save_directory, save_decoder: bool = False, **kwargs):
+        """Save every trained component (safetensors), a README.md model card, and the VAE's config at the root so
+        that ``transformers.pipeline("latent-text-generation", model=save_directory)`` can find the task's model.
+
+        The frozen decoder is saved as a reference (``decoder/reference.json``: Hub id, revision, GGUF file, dtype,
+        weight fingerprint) plus its PEFT adapter if it has one, like an adapter names its base model; with
+        ``save_decoder=True`` its weights are copied too, for machines that can reach neither the Hub nor the
+        package that mirrors it.
+        """
         from ..model_card import write_model_card
 
         repo_id = kwargs.pop("repo_id", None)
         kwargs.setdefault("safe_serialization", True)
-        super().save_pretrained(save_directory, **kwargs)
+        entry = self.config.decoder
+        self.register_to_config(decoder=(None, None))  # diffusers skips a None optional component
+        try:
+            super().save_pretrained(save_directory, **kwargs)
+            save_decoder_folder(self.decoder, self.decoder_reference, os.path.join(save_directory, "decoder"),
+                                copy_weights=save_decoder)
+            self.register_to_config(decoder=(ReferencedDecoder.__module__, ReferencedDecoder.__name__))
+            self.save_config(save_directory)
+        finally:
+            self.register_to_config(decoder=entry)
         self.vae.config.save_pretrained(save_directory)
         write_model_card(self, save_directory, repo_id=repo_id)
 
@@ -257,7 +308,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
             for start in self.progress_bar(range(0, len(latents), batch_size)):
                 stop = min(start + batch_size, len(latents))
                 processors = self._logits_processors(constrained, fixed_values, start, stop)
-                ids = self.vae.generate(latents[start:stop], start_token, logits_processor=processors, **options)
+                ids = self.vae.generate(self.decoder, latents[start:stop], start_token, logits_processor=processors, **options)
                 if ids.shape[1] >= max_new_tokens:
                     truncated += int((ids != self.tokenizer.eos_token_id).all(dim=1).sum())
                 texts.extend(self.tokenizer.batch_decode(ids, skip_special_tokens=True))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 from pathlib import Path
 
 CHECKPOINT_PATTERN = re.compile(r"^step-(\d+)$")
+PROGRESS_FILE = "progress.json"
 
 
 def checkpoint_dirs(root: str | os.PathLike) -> list[Path]:
@@ -32,8 +34,13 @@ def resolve_checkpoint(root: str | os.PathLike, requested: str) -> Path:
     return path
 
 
-def save_atomically(accelerator, root: str | os.PathLike, step: int, keep: int = 2) -> Path:
-    """``accelerator.save_state`` into ``root/step-N`` via a temporary folder and a rename; keeps the last ``keep``."""
+def save_atomically(accelerator, root: str | os.PathLike, step: int, keep: int = 2,
+                    progress: dict | None = None) -> Path:
+    """``accelerator.save_state`` into ``root/step-N`` via a temporary folder and a rename; keeps the last ``keep``.
+
+    ``progress`` (counters a resumed run needs) is written beside the state as JSON, readable by
+    :func:`load_progress`.
+    """
     root = Path(root)
     final, temporary = root / f"step-{step}", root / f".step-{step}.tmp"
     if accelerator.is_main_process:
@@ -42,6 +49,8 @@ def save_atomically(accelerator, root: str | os.PathLike, step: int, keep: int =
     accelerator.save_state(str(temporary))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        if progress is not None:
+            (temporary / PROGRESS_FILE).write_text(json.dumps(progress))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(temporary, final)
         for old in checkpoint_dirs(root)[:-keep]:
@@ -50,12 +59,21 @@ def save_atomically(accelerator, root: str | os.PathLike, step: int, keep: int =
     return final
 
 
-def save_pretrained_atomically(model, directory: str | os.PathLike, **kwargs) -> None:
-    """``model.save_pretrained`` into a temporary sibling folder, then swap it in."""
+def load_progress(checkpoint: str | os.PathLike) -> dict:
+    """The counters :func:`save_atomically` stored with a checkpoint."""
+    return json.loads((Path(checkpoint) / PROGRESS_FILE).read_text())
+
+
+def save_pretrained_atomically(model, directory: str | os.PathLike, keep: tuple[str, ...] = (), **kwargs) -> None:
+    """``model.save_pretrained`` into a temporary sibling folder, then swap it in; the entries named in ``keep``
+    (e.g. the ``training/`` state inside a pipeline directory) move over from the old folder."""
     directory = Path(directory)
     temporary = directory.with_name(f".{directory.name}.tmp")
     shutil.rmtree(temporary, ignore_errors=True)
     model.save_pretrained(temporary, **kwargs)
+    for name in keep:
+        if (directory / name).exists():
+            os.replace(directory / name, temporary / name)
     if directory.exists():
         old = directory.with_name(f".{directory.name}.old")
         shutil.rmtree(old, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Building a fresh latent VAE around a frozen decoder from a preset or explicit model names."""
+"""The parts a training run works with: the frozen decoder side (decoder, tokenizers, reference) and a VAE."""
 
 from __future__ import annotations
 
@@ -7,19 +7,36 @@ from dataclasses import dataclass
 import torch
 from transformers import BertConfig
 
+from ..decoder_reference import DecoderReference
 from ..modeling import LatentVAEConfig, LatentVAEModel
-from ..pretrained import ModelSource, load_decoder, load_encoder, resolve_preset
-from ..testing import tiny_decoder, tiny_encoder_config, tiny_tokenizer
+from ..pretrained import (
+    ModelSource,
+    decoder_reference,
+    load_decoder_and_tokenizer,
+    load_encoder,
+    load_encoder_tokenizer,
+    resolve_preset,
+)
+from ..tiny_models import tiny_decoder, tiny_encoder_config, tiny_tokenizer
+
+
+@dataclass
+class DecoderSide:
+    """The frozen decoder with its tokenizer, the encoder's tokenizer, and where both models come from."""
+
+    decoder: torch.nn.Module
+    tokenizer: object
+    encoder_tokenizer: object | None  # None: the encoder reads the decoder's tokens
+    reference: DecoderReference
+    encoder_source: ModelSource | None  # None: an encoder trained from scratch
 
 
 @dataclass
 class VAEComponents:
+    """A VAE and the decoder side it is trained against (what stage 1 hands to stage 2)."""
+
     vae: LatentVAEModel
-    decoder: torch.nn.Module
-    tokenizer: object
-    encoder_tokenizer: object | None
-    encoder_source: ModelSource | None  # None: trained from scratch
-    decoder_source: ModelSource | None  # None: the random tiny decoder
+    side: DecoderSide
 
 
 def scratch_encoder_config(vocab_size: int, pad_token_id: int, hidden_size: int = 256,
@@ -28,6 +45,31 @@ def scratch_encoder_config(vocab_size: int, pad_token_id: int, hidden_size: int 
     return BertConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=num_layers,
                       num_attention_heads=max(1, hidden_size // 64), intermediate_size=4 * hidden_size,
                       max_position_embeddings=1024, pad_token_id=pad_token_id)
+
+
+def _encoder_source(preset_encoder: ModelSource | None, encoder: str | None) -> ModelSource | None:
+    if encoder is None:
+        return preset_encoder
+    return None if encoder == "scratch" else ModelSource(encoder)
+
+
+def load_decoder_side(preset: str = "small", encoder: str | None = None, decoder: str | None = None,
+                      decoder_gguf_file: str | None = None, seed: int = 0) -> DecoderSide:
+    """The frozen decoder, its tokenizer and the encoder's tokenizer (no encoder weights: stage 2 needs none).
+
+    ``encoder``/``decoder`` override the preset's models (a local path or a Hub id); ``encoder="scratch"`` trains a
+    small encoder over the decoder's tokens.
+    """
+    spec = resolve_preset(preset)
+    source = ModelSource(decoder, decoder_gguf_file) if decoder else spec.decoder
+    if source is None:
+        frozen, tokenizer = tiny_decoder(seed), tiny_tokenizer()
+    else:
+        frozen, tokenizer = load_decoder_and_tokenizer(source)
+    encoder_source = _encoder_source(spec.encoder, encoder)
+    encoder_tokenizer = load_encoder_tokenizer(encoder_source) if encoder_source is not None else None
+    return DecoderSide(frozen.requires_grad_(False).eval(), tokenizer, encoder_tokenizer,
+                       decoder_reference(frozen, source), encoder_source)
 
 
 def build_vae_components(
@@ -40,33 +82,27 @@ def build_vae_components(
     num_soft_tokens: int | None = None,
     seed: int = 0,
 ) -> VAEComponents:
-    """A fresh VAE (random injector and posterior; pretrained or scratch encoder) attached to a frozen decoder.
-
-    ``encoder``/``decoder`` override the preset's models (a local path or a Hub id); ``encoder="scratch"`` trains a
-    small encoder over the decoder's tokens.
-    """
+    """A fresh VAE (random injector and posterior; pretrained or scratch encoder) sized for a frozen decoder."""
     spec = resolve_preset(preset)
-    decoder_source = ModelSource(decoder, decoder_gguf_file) if decoder else spec.decoder
-    encoder_source = spec.encoder if encoder is None else (None if encoder == "scratch" else ModelSource(encoder))
+    side = load_decoder_side(preset, encoder, decoder, decoder_gguf_file, seed)
     options = dict(
         latent_dim=latent_dim or spec.latent_dim,
         num_soft_tokens=num_soft_tokens or spec.num_soft_tokens,
         injector_hidden_size=spec.injector_hidden_size,
         injection_method=injection_method,
+        decoder_name_or_path=side.reference.name_or_path,
+        decoder_gguf_file=side.reference.gguf_file,
     )
-    if decoder_source is None:
-        frozen, tokenizer = tiny_decoder(seed), tiny_tokenizer()
-    else:
-        frozen, tokenizer = load_decoder(decoder_source)
-        options.update(decoder_name_or_path=decoder_source.name_or_path, decoder_gguf_file=decoder_source.gguf_file)
-    torch.manual_seed(seed)
-    if encoder_source is None:
-        encoder_config = (tiny_encoder_config() if decoder_source is None
-                          else scratch_encoder_config(len(tokenizer), tokenizer.eos_token_id))
-        config = LatentVAEConfig.for_decoder(frozen.config, encoder_config=encoder_config.to_dict(),
-                                             **{"pooling": "first"} if decoder_source is None else {}, **options)
-        return VAEComponents(LatentVAEModel(config, decoder=frozen), frozen, tokenizer, None, None, decoder_source)
-    encoder_model, encoder_tokenizer = load_encoder(encoder_source)
-    vae = LatentVAEModel.from_encoder_pretrained(encoder_model, frozen, **options)
-    vae.config.encoder_name_or_path = encoder_source.name_or_path
-    return VAEComponents(vae, frozen, tokenizer, encoder_tokenizer, encoder_source, decoder_source)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if side.encoder_source is None:
+            tiny = spec.decoder is None and decoder is None
+            encoder_config = (tiny_encoder_config() if tiny
+                              else scratch_encoder_config(len(side.tokenizer), side.tokenizer.eos_token_id))
+            config = LatentVAEConfig.for_decoder(side.decoder.config, encoder_config=encoder_config.to_dict(),
+                                                 **{"pooling": "first"} if tiny else {}, **options)
+            return VAEComponents(LatentVAEModel(config), side)
+        encoder_model = load_encoder(side.encoder_source)
+        vae = LatentVAEModel.from_encoder_pretrained(encoder_model, side.decoder, **options)
+    vae.config.encoder_name_or_path = side.encoder_source.hub_id or side.encoder_source.name_or_path
+    return VAEComponents(vae, side)

@@ -1,60 +1,93 @@
 """Stage 2: learn the latent prior. Encode the training records with the trained VAE (posterior means),
-standardise, train the MLP denoiser with the EDM loss, keep the best, and save the complete pipeline."""
+standardise, train the MLP denoiser with the EDM loss (data-parallel under accelerate, checkpointed and resumable),
+keep the best, and save the complete pipeline."""
 
 from __future__ import annotations
 
-import copy
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from diffusers import EDMDPMSolverMultistepScheduler
+from torch import nn
 from tqdm.auto import tqdm
 
-from ..data import TableSchema, tokenize_records
+from ..data import tokenize_records
 from ..data.condition_encoder import ConditionEncoder
-from ..modeling import LatentDenoiserMLP, LatentVAEModel
+from ..modeling import LatentDenoiserMLP
 from ..pipelines import LatentDiffusionLMPipeline
-from .checkpointing import save_pretrained_atomically
-from .vae_training import VAETrainingConfig, load_training_table, vae_components
+from .checkpointing import load_progress, resolve_checkpoint, save_atomically, save_pretrained_atomically
+from .vae_training import TrainedVAE
 
 
 @dataclass
 class DiffusionTrainingConfig:
     """Stage 2 options; ``vae_dir`` is stage 1's ``output_dir``."""
 
-    vae_dir: str
-    output_dir: str
-    condition_columns: list[str] | None = None
-    condition_bins: int = 5
-    hidden_dim: int = 1024
-    num_layers: int = 4
-    batch_size: int = 256
-    learning_rate: float = 1e-3
-    max_steps: int = 3000
-    eval_every: int = 100
-    seed: int = 0
-    mixed_precision: str = "no"
+    vae_dir: str = field(metadata={"help": "stage 1's output directory (its VAE, schema and training config)"})
+    output_dir: str = field(metadata={"help": "directory for the complete pipeline"})
+    condition_columns: list[str] | None = field(
+        default=None, metadata={"help": "columns the latent prior learns to condition on (classifier-free guidance)"})
+    condition_bins: int = field(default=5, metadata={"help": "quantile bins for numerical condition columns"})
+    hidden_dim: int = field(default=1024, metadata={"help": "width of the denoiser MLP"})
+    num_layers: int = field(default=4, metadata={"help": "hidden layers of the denoiser MLP"})
+    batch_size: int = field(default=256, metadata={"help": "latents per optimizer step and process"})
+    learning_rate: float = field(default=1e-3, metadata={"help": "denoiser AdamW learning rate"})
+    max_steps: int = field(default=3000, metadata={"help": "denoiser optimizer steps"})
+    eval_every: int = field(default=100, metadata={"help": "steps between held-out EDM loss evaluations"})
+    checkpoint_every: int = field(default=500, metadata={"help": "steps between resumable checkpoints"})
+    checkpoints_total_limit: int = field(default=2, metadata={"help": "resumable checkpoints kept on disk"})
+    seed: int = field(default=0, metadata={"help": "random seed"})
+    mixed_precision: str = field(default="no", metadata={"help": "mixed precision", "choices": ("no", "fp16", "bf16")})
+    resume_from_checkpoint: str | None = field(
+        default=None, metadata={"help": "'latest' or a checkpoint folder to continue stage 2 from"})
 
 
-def train_diffusion(config: DiffusionTrainingConfig) -> LatentDiffusionLMPipeline:
-    """Train the denoiser on stage 1's latents and save the whole pipeline to ``output_dir``."""
+class EDMObjective(nn.Module):
+    """The denoiser's EDM loss as a module's forward: calling it through the prepared (DDP) wrapper is what makes
+    accelerate all-reduce the gradients across processes."""
+
+    def __init__(self, denoiser: LatentDenoiserMLP):
+        super().__init__()
+        self.denoiser = denoiser
+
+    def forward(self, latents, condition=None, generator=None):
+        return self.denoiser.edm_loss(latents, condition, generator)
+
+
+def step_generators(seed: int, rank: int, step: int, device) -> tuple[torch.Generator, torch.Generator]:
+    """Batch-index (CPU) and noise (device) generators of one step on one process: a function of (seed, rank, step)
+    only, so each process draws its own batches and a resumed run draws exactly what the straight run drew."""
+    value = ((seed * 1_000_003) + rank) * 1_000_003 + step
+    return torch.Generator().manual_seed(value), torch.Generator(device=device).manual_seed(value)
+
+
+def decoding_budget(texts: list[str], tokenizer) -> int:
+    """``max_new_tokens`` covering any valid record.
+
+    Under the grammar the LM may spell a record in more tokens than its canonical tokenization, and a record cut
+    short is invalid. Most tokens hold at least one character, so the longest record's length in characters (with
+    room for longer valid values) bounds the count.
+    """
+    longest_tokens = max(len(ids) for ids in tokenize_records(texts, tokenizer)["input_ids"])
+    return max(int(longest_tokens * 1.25), int(max(map(len, texts)) * 1.5)) + 16
+
+
+def train_diffusion(config: DiffusionTrainingConfig, trained: TrainedVAE | None = None) -> LatentDiffusionLMPipeline:
+    """Train the denoiser on stage 1's latents and save the whole pipeline to ``output_dir``.
+
+    ``trained`` is stage 1's result when it runs in the same process (``fit_pipeline``); otherwise stage 1 is read
+    from ``vae_dir``.
+    """
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
     set_seed(config.seed)
-    stage1 = Path(config.vae_dir)
-    vae_config = VAETrainingConfig(**json.loads((stage1 / "training_config.json").read_text()))
-    schema = TableSchema.load(stage1 / "schema.json")
-    frame = load_training_table(vae_config)
-    components = vae_components(vae_config)
-    vae = LatentVAEModel.from_pretrained(stage1 / "vae")
-    vae.attach_decoder(components.decoder)
-    records = schema.records(frame)
-    texts = [schema.to_text(record) for record in records]
-    latents = vae.to(accelerator.device).eval().encode_texts(texts, components.tokenizer,
-                                                            components.encoder_tokenizer).cpu()
+    trained = trained or TrainedVAE.load(config.vae_dir)
+    vae, side, frame = trained.components.vae, trained.components.side, trained.frame
+    texts = [trained.schema.to_text(record) for record in trained.schema.records(frame)]
+    latents = vae.to(accelerator.device).eval().encode_texts(texts, side.tokenizer, side.encoder_tokenizer).cpu()
 
     conditions, encoder = None, None
     if config.condition_columns:
@@ -64,63 +97,76 @@ def train_diffusion(config: DiffusionTrainingConfig) -> LatentDiffusionLMPipelin
                                  num_layers=config.num_layers,
                                  condition_num_classes=encoder.num_classes if encoder else None)
     denoiser.set_latent_statistics(latents.mean(0), latents.std(0))
-    normalized = denoiser.normalize(latents)
-
-    generator = torch.Generator().manual_seed(config.seed)
-    order = torch.randperm(len(normalized), generator=generator)
+    device = accelerator.device
+    normalized = denoiser.normalize(latents).to(device)
+    conditions = conditions.to(device) if conditions is not None else None
+    order = torch.randperm(len(normalized), generator=torch.Generator().manual_seed(config.seed)).to(device)
     held_out = order[: max(1, len(order) // 10)]
     train_index = order[len(held_out):] if len(order) > 10 else order
+
+    objective = EDMObjective(denoiser)
     optimizer = torch.optim.AdamW(denoiser.parameters(), lr=config.learning_rate)
-    denoiser, optimizer = accelerator.prepare(denoiser, optimizer)
-    device = accelerator.device
-    normalized = normalized.to(device)
-    conditions = conditions.to(device) if conditions is not None else None
+    objective, optimizer = accelerator.prepare(objective, optimizer)
+    model = accelerator.unwrap_model(objective).denoiser
+    checkpoints, best_dir = Path(config.vae_dir) / "diffusion-checkpoints", Path(config.vae_dir) / "denoiser"
+    progress = {"step": 0, "best_loss": float("inf")}
+    if config.resume_from_checkpoint:
+        checkpoint = resolve_checkpoint(checkpoints, config.resume_from_checkpoint)
+        accelerator.load_state(str(checkpoint))
+        progress = load_progress(checkpoint)
 
     def held_out_loss() -> float:
         fixed = torch.Generator(device=device).manual_seed(config.seed)  # same noise each time: comparable
-        model = accelerator.unwrap_model(denoiser).eval()
+        model.eval()
         with torch.no_grad():
-            loss = model.edm_loss(normalized[held_out.to(device)],
-                                  conditions[held_out.to(device)] if conditions is not None else None, fixed)
+            loss = model.edm_loss(normalized[held_out], conditions[held_out] if conditions is not None else None,
+                                  fixed)
         model.train()
         return loss.item()
 
-    best_loss, best_state = float("inf"), None
-    for step in tqdm(range(1, config.max_steps + 1), desc="diffusion", disable=not accelerator.is_main_process):
-        index = train_index[torch.randint(0, len(train_index), (config.batch_size,), generator=generator)].to(device)
-        loss = accelerator.unwrap_model(denoiser).edm_loss(
-            normalized[index], conditions[index] if conditions is not None else None)
+    bar = tqdm(total=config.max_steps, initial=progress["step"], desc="diffusion",
+               disable=not accelerator.is_main_process)
+    while progress["step"] < config.max_steps:
+        progress["step"] += 1
+        step = progress["step"]
+        indices, noise = step_generators(config.seed, accelerator.process_index, step, device)
+        index = train_index[torch.randint(0, len(train_index), (config.batch_size,), generator=indices).to(device)]
+        loss = objective(normalized[index], conditions[index] if conditions is not None else None, noise)
         accelerator.backward(loss)
         optimizer.step()
         optimizer.zero_grad()
+        bar.update(1)
         if step % config.eval_every == 0 or step == config.max_steps:
             value = held_out_loss()
-            if value < best_loss:
-                best_loss, best_state = value, copy.deepcopy(accelerator.unwrap_model(denoiser).state_dict())
-    model = accelerator.unwrap_model(denoiser)
-    model.load_state_dict(best_state)
+            bar.set_postfix(held_out=f"{value:.4f}")
+            if value < progress["best_loss"]:
+                progress["best_loss"] = value
+                if accelerator.is_main_process:
+                    save_pretrained_atomically(model, best_dir)
+        if step % config.checkpoint_every == 0 or step == config.max_steps:
+            save_atomically(accelerator, checkpoints, step, config.checkpoints_total_limit, progress=progress)
+    bar.close()
+    accelerator.wait_for_everyone()
+    best = LatentDenoiserMLP.from_pretrained(best_dir) if best_dir.exists() else model
 
-    sources = {"encoder": components.encoder_source, "decoder": components.decoder_source}
-    # The decoding budget must cover any valid record: under the grammar the LM may spell a record in more tokens
-    # than its canonical tokenization, and a record cut short is invalid. Most tokens hold at least one character,
-    # so the longest record's length in characters (with room for longer valid values) bounds the count.
-    longest_tokens = max(len(ids) for ids in tokenize_records(texts, components.tokenizer)["input_ids"])
-    budget = max(int(longest_tokens * 1.25), int(max(map(len, texts)) * 1.5)) + 16
+    reference = side.reference
     pipe = LatentDiffusionLMPipeline(
-        vae=vae, denoiser=model.eval().cpu(), scheduler=EDMDPMSolverMultistepScheduler(),
-        decoder=components.decoder.cpu(), tokenizer=components.tokenizer,
-        encoder_tokenizer=components.encoder_tokenizer, schema=schema,
-        conditioning=encoder.to_dict() if encoder else None, max_new_tokens=budget,
+        vae=vae, denoiser=best.eval().cpu(), scheduler=EDMDPMSolverMultistepScheduler(),
+        decoder=side.decoder.cpu(), tokenizer=side.tokenizer, encoder_tokenizer=side.encoder_tokenizer,
+        schema=trained.schema, conditioning=encoder.to_dict() if encoder else None,
+        max_new_tokens=decoding_budget(texts, side.tokenizer), decoder_reference=reference,
         card_metadata={
-            "data": f"{len(frame)} rows of `{Path(vae_config.data).name}` ({len(schema.names)} columns).",
-            **{role: source.card_name for role, source in sources.items() if source is not None},
-            "base_model": [source.hub_repo for source in sources.values() if source is not None and source.hub_repo],
-            "training": {"preset": vae_config.preset, "vae_steps": vae_config.max_steps,
-                         "batch_size": vae_config.batch_size, "learning_rate": vae_config.learning_rate,
-                         "beta": f"{vae_config.max_beta} -> {vae_config.min_beta} (x{vae_config.beta_factor})",
-                         "diffusion_steps": config.max_steps, "best_denoiser_loss": round(best_loss, 4)},
+            "data": f"{len(frame)} rows of `{Path(trained.config.data).name}` ({len(trained.schema.names)} columns).",
+            "decoder": reference.describe(),
+            **({"encoder": side.encoder_source.card_name} if side.encoder_source else {}),
+            "base_model": [name for name in (reference.name_or_path, side.encoder_source and side.encoder_source.hub_repo)
+                           if name and not Path(name).is_absolute()],
+            "training": {"preset": trained.config.preset, "vae_steps": trained.config.max_steps,
+                         "batch_size": trained.config.batch_size, "learning_rate": trained.config.learning_rate,
+                         "beta": f"{trained.config.max_beta} -> {trained.config.min_beta} (x{trained.config.beta_factor})",
+                         "diffusion_steps": config.max_steps, "best_denoiser_loss": round(progress["best_loss"], 4)},
         },
     )
     if accelerator.is_main_process:
-        save_pretrained_atomically(pipe, config.output_dir)
+        save_pretrained_atomically(pipe, config.output_dir, keep=("training",))
     return pipe

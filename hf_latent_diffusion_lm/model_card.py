@@ -1,4 +1,4 @@
-"""The README.md model card of a saved pipeline, rendered from ``model_cards/latent_diffusion_lm.md``."""
+"""The README.md model card of a saved pipeline, rendered from the packaged ``resources/model_card_template.md``."""
 
 from __future__ import annotations
 
@@ -38,11 +38,14 @@ def _bullets(mapping: dict | None, empty: str) -> str:
 def render_model_card(pipe, repo_id: str | None = None) -> ModelCard:
     """A model card for ``pipe`` from its components, schema and ``pipe.config.card_metadata``."""
     extras = dict(pipe.config.get("card_metadata") or {})
-    vae = pipe.vae.config
+    vae, reference = pipe.vae.config, pipe.decoder_reference
+    portable = not os.path.isabs(reference.name_or_path)  # a Hub id, not a path on the training machine
     card_data = ModelCardData(library_name="hf-latent-diffusion-lm", license=extras.get("license", "other"),
-                              base_model=extras.get("base_model") or None,
+                              base_model=extras.get("base_model") or (reference.name_or_path if portable else None),
                               tags=["synthetic-data", "tabular", "latent-diffusion", "diffusers", "difflm"],
-                              pipeline_tag="text-generation")
+                              pipeline_tag="text-generation",
+                              record_schema={column["name"]: column.get("kind") for column in
+                                             pipe.schema.to_dict()["columns"]} if pipe.schema is not None else None)
     encoder = (extras.get("encoder") or vae.encoder_name_or_path
                or f"{vae.encoder_config.get('model_type', 'encoder')} trained from scratch")
     conditioning = pipe.condition_encoder.columns if pipe.condition_encoder is not None else []
@@ -52,7 +55,7 @@ def render_model_card(pipe, repo_id: str | None = None) -> ModelCard:
         model_name=extras.get("model_name", "Latent-diffusion LM for synthetic records"),
         repo_id=repo_id or "path/to/this/directory",
         latent_dim=vae.latent_dim, injection_method=vae.injection_method, num_soft_tokens=vae.num_soft_tokens,
-        decoder=extras.get("decoder") or vae.decoder_name_or_path or type(pipe.decoder).__name__,
+        decoder=reference.describe(), decoder_fingerprint=reference.fingerprint,
         encoder=encoder, pooling=vae.pooling,
         scheduler=type(pipe.scheduler).__name__,
         data_description=extras.get("data", "Not recorded."),

@@ -60,12 +60,15 @@ def test_push_to_hub_uploads_every_component_as_safetensors(tmp_path, monkeypatc
 
     assert uploaded["repo_id"] == REPO_ID
     files = uploaded["files"]
-    for expected in ("model_index.json", "config.json", "vae/model.safetensors", "decoder/model.safetensors",
+    for expected in ("model_index.json", "config.json", "vae/model.safetensors", "decoder/reference.json",
                      "denoiser/diffusion_pytorch_model.safetensors", "scheduler/scheduler_config.json"):
         assert expected in files
+    assert not any(name.startswith("decoder/") and name.endswith(".safetensors") for name in files), \
+        "the frozen base decoder is referenced, never uploaded"
     assert not any(name.endswith((".bin", ".pkl", ".pt")) for name in files)
     card = (tmp_path / "uploaded" / "README.md").read_text()
     assert f'from_pretrained("{REPO_ID}")' in card and "| colour | categorical | blue, red |" in card
     assert "shape_error_percent: 1.25" in card and "library_name: hf-latent-diffusion-lm" in card
+    assert "base_model: hf-latent-diffusion-lm/tiny-random-llama-seed0" in card and "colour: categorical" in card
     assert Path(tmp_path / "uploaded" / "model_index.json").exists()
     assert type(DiffusionPipeline.from_pretrained(tmp_path / "uploaded")) is LatentDiffusionLMPipeline

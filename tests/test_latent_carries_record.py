@@ -18,19 +18,19 @@ def test_true_latent_beats_shuffled_latents(method, pretrained_decoder, tokenize
         pretrained_decoder.config, encoder_config=tiny_encoder_config().to_dict(), latent_dim=16,
         injection_method=method, num_soft_tokens=4, injector_hidden_size=128, pooling="first",
     )
-    vae = LatentVAEModel(config, decoder=pretrained_decoder).train()
+    vae = LatentVAEModel(config).train()
     batch = record_batch(training_records, tokenizer)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=3e-3)
     for _ in range(250):
-        loss = vae(**batch, beta=1e-4).loss
+        loss = vae(**batch, decoder=pretrained_decoder, beta=1e-4).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     vae.eval()
     with torch.no_grad():
         mu, _ = vae.encode(batch["input_ids"], batch["attention_mask"])
-        own = vae.reconstruction_nll(mu, batch["input_ids"], batch["attention_mask"], reduction="none")
-        others = vae.reconstruction_nll(mu.roll(1, 0), batch["input_ids"], batch["attention_mask"], reduction="none")
+        own = vae.reconstruction_nll(pretrained_decoder, mu, batch["input_ids"], batch["attention_mask"], reduction="none")
+        others = vae.reconstruction_nll(pretrained_decoder, mu.roll(1, 0), batch["input_ids"], batch["attention_mask"], reduction="none")
     # Per record, and on average by a clear margin (nats per token over the whole record, most of which is fixed
     # syntax that the decoder predicts without any latent).
     assert (own < others).float().mean() > 0.8

@@ -23,18 +23,18 @@ def make_vae(decoder, method="soft_prompt", **kwargs):
         decoder.config, encoder_config=tiny_encoder_config().to_dict(), latent_dim=8, injection_method=method,
         num_soft_tokens=4, injector_hidden_size=32, **kwargs,
     )
-    return LatentVAEModel(config, decoder=decoder)
+    return LatentVAEModel(config)
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_gradients_reach_encoder_and_injector_never_decoder(method, tokenizer, training_records):
-    decoder = tiny_decoder()
+    decoder = tiny_decoder().requires_grad_(False)  # frozen by its owner (the pipeline or the training loop)
     before = {name: p.detach().clone() for name, p in decoder.state_dict().items()}
     vae = make_vae(decoder, method).train()
     optimizer = torch.optim.AdamW(vae.parameters(), lr=1e-2)
     batch = record_batch(training_records[:8], tokenizer)
     for _ in range(3):
-        output = vae(**batch, beta=0.1)
+        output = vae(**batch, decoder=decoder, beta=0.1)
         optimizer.zero_grad()
         output.loss.backward()
         assert vae.encoder.embeddings.word_embeddings.weight.grad.abs().sum() > 0
@@ -45,6 +45,7 @@ def test_gradients_reach_encoder_and_injector_never_decoder(method, tokenizer, t
     assert output.mu.shape == output.logvar.shape == (8, 8)
     after = decoder.state_dict()
     assert all(torch.equal(before[name], after[name]) for name in before)
+    assert not hasattr(vae, "decoder") and not set(map(id, decoder.parameters())) & set(map(id, vae.parameters()))
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -65,10 +66,9 @@ def test_checkpoint_round_trip_is_exact_and_holds_no_decoder(method, tmp_path, t
     for options in (reloaded_config, config):
         options.pop("_name_or_path")
     assert reloaded_config == config
-    loaded.attach_decoder(decoder)
     batch = record_batch(training_records[:4], tokenizer)
     with torch.no_grad():
-        expected, actual = vae(**batch), loaded.eval()(**batch)
+        expected, actual = vae(**batch, decoder=decoder), loaded.eval()(**batch, decoder=decoder)
     assert torch.equal(expected.mu, actual.mu)
     assert torch.equal(expected.reconstruction_loss, actual.reconstruction_loss)
 
@@ -82,25 +82,4 @@ def test_unknown_injection_method_is_named():
 def test_decoder_that_does_not_fit_the_injector_is_refused(method):
     vae = make_vae(tiny_decoder(), method)
     with pytest.raises(DecoderMismatchError, match="hidden_size: decoder has 32, injector expects 64"):
-        vae.attach_decoder(tiny_decoder(hidden_size=32))
-
-
-def test_missing_decoder_path_is_named(tmp_path):
-    vae = make_vae(tiny_decoder(), decoder_name_or_path=str(tmp_path / "no-such-decoder"))
-    with pytest.raises(FileNotFoundError, match="no-such-decoder"):
-        vae.load_decoder()
-
-
-def test_decoder_loads_from_the_path_in_the_config(tmp_path):
-    decoder = tiny_decoder()
-    decoder.save_pretrained(tmp_path / "decoder")
-    vae = make_vae(decoder, decoder_name_or_path=str(tmp_path / "decoder"))
-    loaded = vae.load_decoder()
-    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), decoder.state_dict().values()))
-
-
-def test_vae_without_decoder_says_how_to_attach_one():
-    vae = make_vae(tiny_decoder())
-    object.__setattr__(vae, "_decoder", None)
-    with pytest.raises(RuntimeError, match="attach_decoder"):
-        vae.decoder
+        vae.check_decoder(tiny_decoder(hidden_size=32))

@@ -28,7 +28,8 @@ def test_save_and_load_give_the_same_pipeline_and_outputs(method, tmp_path):
     pipe.save_pretrained(tmp_path)
     files = [p.name for p in tmp_path.rglob("*") if p.is_file()]
     assert not any(name.endswith((".bin", ".pt", ".pkl", ".ckpt")) for name in files)
-    assert sum(name.endswith(".safetensors") for name in files) == 3  # vae, denoiser, decoder
+    assert sum(name.endswith(".safetensors") for name in files) == 2  # vae, denoiser: the decoder is referenced
+    assert (tmp_path / "decoder" / "reference.json").exists()
     index = json.loads((tmp_path / "model_index.json").read_text())
     assert index["_class_name"] == "LatentDiffusionLMPipeline"
 

@@ -8,11 +8,16 @@ import huggingface_hub.constants
 import pytest
 import torch
 
+from hf_latent_diffusion_lm.decoder_reference import DecoderReference
 from hf_latent_diffusion_lm.pretrained import (
+    SMOLLM2_HUB_ID,
     ModelSource,
+    decoder_reference,
     installed_package_dir,
     load_decoder,
+    load_decoder_and_tokenizer,
     load_encoder,
+    load_encoder_tokenizer,
     minilm_source,
     resolve_preset,
     smollm2_source,
@@ -27,7 +32,7 @@ def offline(monkeypatch):
 
 
 def test_small_preset_decoder_is_the_real_smollm2_offline(offline):
-    model, tokenizer = load_decoder(smollm2_source())
+    model, tokenizer = load_decoder_and_tokenizer(smollm2_source())
     text = "The cat sat on the mat. The dog slept on the rug. The sun was warm and the day was quiet."
     ids = tokenizer(text, return_tensors="pt").input_ids
     with torch.no_grad():
@@ -36,9 +41,17 @@ def test_small_preset_decoder_is_the_real_smollm2_offline(offline):
     assert tokenizer.eos_token_id is not None
     assert not any(p.requires_grad and p.grad is not None for p in model.parameters())
 
+    # A pipeline names it by its Hub id (not a site-packages path), and the reference resolves offline to the
+    # package that mirrors those weights.
+    reference = decoder_reference(model, smollm2_source())
+    assert reference.name_or_path == SMOLLM2_HUB_ID and reference.gguf_file == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    resolved = load_decoder(DecoderReference.from_dict(reference.to_dict()))
+    reference.check(resolved)
+    assert reference.matches(resolved.to(torch.bfloat16)), "a bfloat16 load of the same weights matches"
+
 
 def test_small_preset_encoder_is_minilm_offline(offline):
-    model, tokenizer = load_encoder(minilm_source())
+    model, tokenizer = load_encoder(minilm_source()), load_encoder_tokenizer(minilm_source())
     assert model.config.hidden_size == 384
     batch = tokenizer(["age: 39, workclass: State-gov", "age: 50, workclass: Private"], return_tensors="pt",
                       padding=True)
@@ -51,7 +64,7 @@ def test_local_directory_goes_through_from_pretrained(tmp_path, offline):
     decoder, tokenizer = tiny_decoder(seed=3), tiny_tokenizer()
     decoder.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
-    loaded, loaded_tokenizer = load_decoder(ModelSource(str(tmp_path)))
+    loaded, loaded_tokenizer = load_decoder_and_tokenizer(ModelSource(str(tmp_path)))
     expected = decoder.state_dict()
     for name, value in loaded.state_dict().items():
         assert torch.equal(value, expected[name]), name
@@ -60,7 +73,7 @@ def test_local_directory_goes_through_from_pretrained(tmp_path, offline):
 
 def test_unreachable_model_error_names_it_and_the_offline_preset(offline):
     with pytest.raises(OSError, match="nobody-here/not-a-model") as error:
-        load_decoder(ModelSource("nobody-here/not-a-model"))
+        load_decoder_and_tokenizer(ModelSource("nobody-here/not-a-model"))
     assert "--preset small" in str(error.value)
     with pytest.raises(OSError, match="encoder 'nobody-here/no-encoder'"):
         load_encoder(ModelSource("nobody-here/no-encoder"))

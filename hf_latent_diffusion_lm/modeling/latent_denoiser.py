@@ -33,6 +33,21 @@ def sinusoidal_embedding(values: torch.Tensor, dim: int, max_period: float = 100
     return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
 
 
+@dataclass
+class EDMNoise:
+    """The random draws of one EDM loss evaluation: ``ln sigma`` normals, the added noise, condition-dropout draws."""
+
+    normal: torch.Tensor
+    epsilon: torch.Tensor
+    dropout: torch.Tensor
+
+    def __getitem__(self, index) -> "EDMNoise":
+        return EDMNoise(self.normal[index], self.epsilon[index], self.dropout[index])
+
+    def to(self, device, dtype) -> "EDMNoise":
+        return EDMNoise(self.normal.to(device, dtype), self.epsilon.to(device, dtype), self.dropout.to(device))
+
+
 class LatentDenoiserMLP(ModelMixin, ConfigMixin):
     r"""MLP denoiser for latents of shape ``(batch, latent_dim)`` (TabSyn's MLPDiffusion, residual, SiLU).
 
@@ -133,27 +148,37 @@ class LatentDenoiserMLP(ModelMixin, ConfigMixin):
         output = self.output(hidden)
         return LatentDenoiserOutput(sample=output) if return_dict else (output,)
 
+    def edm_noise(self, batch_size: int, generator: torch.Generator | None = None) -> EDMNoise:
+        """The random draws of :meth:`edm_loss` for a batch, on this model's device."""
+        device = generator.device if generator is not None else self.device
+        return EDMNoise(
+            normal=torch.randn(batch_size, generator=generator, device=device),
+            epsilon=torch.randn(batch_size, self.config.latent_dim, generator=generator, device=device),
+            dropout=torch.rand(batch_size, self.num_condition_columns, generator=generator, device=device),
+        )
+
     def edm_loss(
         self,
         latents: torch.Tensor,
         condition: torch.LongTensor | None = None,
         generator: torch.Generator | None = None,
+        noise: EDMNoise | None = None,
     ) -> torch.Tensor:
         """EDM training loss on normalised latents (Karras et al. 2022, Table 1), with condition dropout.
 
         With EDM's weighting ``lambda = 1 / c_out^2`` the weighted denoising error equals the plain squared error
-        between ``F_theta`` and its target ``(x0 - c_skip * x) / c_out``.
+        between ``F_theta`` and its target ``(x0 - c_skip * x) / c_out``. ``noise`` (from :meth:`edm_noise`) fixes
+        the random draws, e.g. to split one global batch over processes; otherwise they come from ``generator``.
         """
         batch, sigma_data = latents.shape[0], self.config.sigma_data
-        normal = torch.randn(batch, generator=generator, device=latents.device, dtype=latents.dtype)
-        sigma = torch.exp(self.config.p_mean + self.config.p_std * normal)[:, None]
-        noisy = latents + sigma * torch.randn(latents.shape, generator=generator, device=latents.device,
-                                              dtype=latents.dtype)
+        noise = (noise or self.edm_noise(batch, generator)).to(latents.device, latents.dtype)
+        sigma = torch.exp(self.config.p_mean + self.config.p_std * noise.normal)[:, None]
+        noisy = latents + sigma * noise.epsilon
         c_skip = sigma_data**2 / (sigma**2 + sigma_data**2)
         c_out = sigma * sigma_data / (sigma**2 + sigma_data**2).sqrt()
         c_in = 1.0 / (sigma**2 + sigma_data**2).sqrt()
         if condition is not None and self.config.condition_dropout > 0:
-            drop = torch.rand(condition.shape, generator=generator, device=condition.device) < self.config.condition_dropout
+            drop = noise.dropout < self.config.condition_dropout
             condition = torch.where(drop, self.null_condition(batch), condition)
         prediction = self(c_in * noisy, 0.25 * sigma.log().squeeze(1), condition=condition).sample
         target = (latents - c_skip * noisy) / c_out

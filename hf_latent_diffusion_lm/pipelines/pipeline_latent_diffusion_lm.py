@@ -62,7 +62,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         vae ([`LatentVAEModel`]): encoder, posterior and latent injector.
         denoiser ([`LatentDenoiserMLP`]): the latent prior, holding the latent normalisation statistics.
         scheduler ([`EDMEulerScheduler`] or [`EDMDPMSolverMultistepScheduler`]): the sampler of the latent prior.
-        decoder ([`~transformers.AutoModelForCausalLM`], *optional*): the frozen LM that writes records (possibly
+        decoder ([`~transformers.AutoModelForCausalLM`] or `None`): the frozen LM that writes records (possibly
             with a PEFT adapter). The pipeline is its one owner. ``None``: loaded from ``decoder_reference``.
         tokenizer: the decoder's tokenizer.
         encoder_tokenizer (*optional*): the encoder's tokenizer; ``None`` when the encoder reads decoder ids.
@@ -86,8 +86,8 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         vae: LatentVAEModel,
         denoiser: LatentDenoiserMLP,
         scheduler: EDMEulerScheduler | EDMDPMSolverMultistepScheduler,
+        decoder: PreTrainedModel | None,
         tokenizer,
-        decoder: PreTrainedModel | None = None,
         encoder_tokenizer=None,
         schema: Any = None,
         conditioning: Any = None,

@@ -34,7 +34,7 @@ class DiffusionTrainingConfig:
     condition_bins: int = field(default=5, metadata={"help": "quantile bins for numerical condition columns"})
     hidden_dim: int = field(default=1024, metadata={"help": "width of the denoiser MLP"})
     num_layers: int = field(default=4, metadata={"help": "hidden layers of the denoiser MLP"})
-    batch_size: int = field(default=256, metadata={"help": "latents per optimizer step and process"})
+    batch_size: int = field(default=256, metadata={"help": "latents per optimizer step (all processes together)"})
     learning_rate: float = field(default=1e-3, metadata={"help": "denoiser AdamW learning rate"})
     max_steps: int = field(default=3000, metadata={"help": "denoiser optimizer steps"})
     eval_every: int = field(default=100, metadata={"help": "steps between held-out EDM loss evaluations"})
@@ -54,15 +54,16 @@ class EDMObjective(nn.Module):
         super().__init__()
         self.denoiser = denoiser
 
-    def forward(self, latents, condition=None, generator=None):
-        return self.denoiser.edm_loss(latents, condition, generator)
+    def forward(self, latents, condition=None, noise=None):
+        return self.denoiser.edm_loss(latents, condition, noise=noise)
 
 
-def step_generators(seed: int, rank: int, step: int, device) -> tuple[torch.Generator, torch.Generator]:
-    """Batch-index (CPU) and noise (device) generators of one step on one process: a function of (seed, rank, step)
-    only, so each process draws its own batches and a resumed run draws exactly what the straight run drew."""
-    value = ((seed * 1_000_003) + rank) * 1_000_003 + step
-    return torch.Generator().manual_seed(value), torch.Generator(device=device).manual_seed(value)
+def global_batch(denoiser: LatentDenoiserMLP, num_latents: int, batch_size: int, seed: int, step: int):
+    """Indices and noise of one step's global batch: a function of (seed, step) only, so every process agrees on
+    it (each then takes its own shard) and a resumed run draws exactly what the straight run drew."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    index = torch.randint(0, num_latents, (batch_size,), generator=generator)
+    return index, denoiser.edm_noise(batch_size, generator)
 
 
 def decoding_budget(texts: list[str], tokenizer) -> int:
@@ -83,6 +84,9 @@ def train_diffusion(config: DiffusionTrainingConfig, trained: TrainedVAE | None 
     from ``vae_dir``.
     """
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
+    if config.batch_size % accelerator.num_processes:
+        raise ValueError(f"batch_size {config.batch_size} must be divisible by the {accelerator.num_processes} "
+                         "processes (it is the global batch, split evenly between them).")
     set_seed(config.seed)
     trained = trained or TrainedVAE.load(config.vae_dir)
     vae, side, frame = trained.components.vae, trained.components.side, trained.frame
@@ -129,9 +133,10 @@ def train_diffusion(config: DiffusionTrainingConfig, trained: TrainedVAE | None 
     while progress["step"] < config.max_steps:
         progress["step"] += 1
         step = progress["step"]
-        indices, noise = step_generators(config.seed, accelerator.process_index, step, device)
-        index = train_index[torch.randint(0, len(train_index), (config.batch_size,), generator=indices).to(device)]
-        loss = objective(normalized[index], conditions[index] if conditions is not None else None, noise)
+        index, noise = global_batch(model, len(train_index), config.batch_size, config.seed, step)
+        shard = slice(accelerator.process_index, None, accelerator.num_processes)
+        index = train_index[index[shard].to(device)]
+        loss = objective(normalized[index], conditions[index] if conditions is not None else None, noise[shard])
         accelerator.backward(loss)
         optimizer.step()
         optimizer.zero_grad()
@@ -159,8 +164,6 @@ def train_diffusion(config: DiffusionTrainingConfig, trained: TrainedVAE | None 
             "data": f"{len(frame)} rows of `{Path(trained.config.data).name}` ({len(trained.schema.names)} columns).",
             "decoder": reference.describe(),
             **({"encoder": side.encoder_source.card_name} if side.encoder_source else {}),
-            "base_model": [name for name in (reference.name_or_path, side.encoder_source and side.encoder_source.hub_repo)
-                           if name and not Path(name).is_absolute()],
             "training": {"preset": trained.config.preset, "vae_steps": trained.config.max_steps,
                          "batch_size": trained.config.batch_size, "learning_rate": trained.config.learning_rate,
                          "beta": f"{trained.config.max_beta} -> {trained.config.min_beta} (x{trained.config.beta_factor})",

@@ -44,6 +44,10 @@ def test_fit_then_sample_on_an_unseen_csv(tmp_path, capsys):
                  "--condition-columns", "colour"]) == 0
     assert type(DiffusionPipeline.from_pretrained(tmp_path / "model")) is LatentDiffusionLMPipeline
     assert "colour" in (tmp_path / "model" / "README.md").read_text()  # the model card names the schema
+    training = tmp_path / "model" / "training"  # logs and configs stay with the pipeline; optimizer states go
+    assert (training / "vae_log.csv").exists() and (training / "training_config.json").exists()
+    assert not (training / "checkpoints").exists() and not (training / "diffusion-checkpoints").exists()
+    assert not list(tmp_path.glob("model-stage1*")), "nothing is left beside the pipeline directory"
 
     assert ldlm(["sample", str(tmp_path / "model"), "-n", "12", "--out", str(tmp_path / "synthetic.csv"),
                  "--condition", "colour=blue"]) == 0

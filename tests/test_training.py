@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from diffusers import DiffusionPipeline
 from safetensors.torch import load_file
+
+import hf_latent_diffusion_lm  # noqa: F401  (registers the pipeline with diffusers)
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "adult_sample.csv"
@@ -76,3 +79,40 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert_same_weights(final_weights(tmp_path / "single"), final_weights(tmp_path / "double"), atol=1e-5)
+
+
+def train_diffusion_args(vae_dir, output_dir, max_steps, *extra):
+    return ["--vae_dir", str(vae_dir), "--output_dir", str(output_dir), "--hidden_dim", "32", "--num_layers", "2",
+            "--batch_size", "8", "--max_steps", str(max_steps), "--eval_every", "5", "--checkpoint_every", "5",
+            "--checkpoints_total_limit", "10", *extra]
+
+
+def diffusion_weights(output_dir, step):
+    return load_file(Path(output_dir) / "training" / "diffusion-checkpoints" / f"step-{step}" / "model.safetensors")
+
+
+def test_stage_two_splits_one_global_batch_over_two_processes_and_resumes_exactly(tmp_path):
+    script = [sys.executable, str(ROOT / "scripts" / "train_diffusion.py")]
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "train_vae.py"), *train_vae_args(tmp_path / "vae", 5)],
+                   check=True, env=ENV, capture_output=True)
+    subprocess.run(script + train_diffusion_args(tmp_path / "vae", tmp_path / "single", 10), check=True, env=ENV,
+                   capture_output=True)
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29534"]
+    result = subprocess.run(launch + script[1:] + train_diffusion_args(tmp_path / "vae", tmp_path / "double", 10),
+                            env=ENV, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Gradients all-reduced over the two halves of each global batch = one process on the whole batch.
+    assert_same_weights(diffusion_weights(tmp_path / "single", 10), diffusion_weights(tmp_path / "double", 10),
+                        atol=1e-5)
+
+    subprocess.run(script + train_diffusion_args(tmp_path / "vae", tmp_path / "resumed", 5), check=True, env=ENV,
+                   capture_output=True)
+    subprocess.run(script + train_diffusion_args(tmp_path / "vae", tmp_path / "resumed", 10,
+                                                 "--resume_from_checkpoint", "latest"),
+                   check=True, env=ENV, capture_output=True)
+    assert_same_weights(diffusion_weights(tmp_path / "single", 10), diffusion_weights(tmp_path / "resumed", 10),
+                        atol=1e-6)
+    loaded = DiffusionPipeline.from_pretrained(tmp_path / "resumed")
+    assert (tmp_path / "resumed" / "training" / "diffusion-checkpoints").is_dir(), "state kept with the pipeline"
+    assert not list((tmp_path / "resumed" / "decoder").glob("*.safetensors")) and loaded.decoder is not None

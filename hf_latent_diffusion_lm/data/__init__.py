@@ -1,10 +1,14 @@
-"""Tables in, valid records out: loading, schema inference, the record format, constrained decoding, datasets."""
+"""Tables in, valid records out: loading, schema inference, the record format, constrained decoding, datasets.
+
+The constrained-decoding names are imported on first use (PEP 562): reading a schema should not pay for loading
+the grammar compiler (xgrammar).
+"""
+
+import importlib
 
 from .condition_encoder import ConditionEncoder
-from .constrained_decoding import SchemaLogitsProcessor, grammar_compiler, record_problems, validity_rate
 from .record_dataset import build_record_dataset
 from .record_format import RecordParseError
-from .record_grammar import schema_grammar
 from .record_tokenization import RecordTooLongError, collate_records, tokenize_records
 from .table_loading import read_table
 from .table_schema import (
@@ -34,3 +38,13 @@ __all__ = [
     "tokenize_records",
     "validity_rate",
 ]
+
+_LAZY = {"SchemaLogitsProcessor": "constrained_decoding", "grammar_compiler": "constrained_decoding",
+         "record_problems": "constrained_decoding", "validity_rate": "constrained_decoding",
+         "schema_grammar": "record_grammar"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -123,7 +123,7 @@ def record_problems(schema, texts: Sequence[str]) -> list[list[str]]:
 
 
 def validity_rate(schema, texts: Sequence[str]) -> float:
-    """Share of ``texts`` that parse and satisfy ``schema`` (DESIGN.md's validity metric)."""
+    """Share of ``texts`` that parse and satisfy ``schema`` (the validity metric of the evaluation)."""
     if not texts:
         raise ValueError("validity_rate needs at least one text.")
     return sum(not found for found in record_problems(schema, texts)) / len(texts)

@@ -28,7 +28,8 @@ class DiffusionTrainingConfig:
     """Stage 2 options; ``vae_dir`` is stage 1's ``output_dir``."""
 
     vae_dir: str = field(metadata={"help": "stage 1's output directory (its VAE, schema and training config)"})
-    output_dir: str = field(metadata={"help": "directory for the complete pipeline"})
+    output_dir: str = field(metadata={"help": "directory for the complete pipeline (stage 2's resumable state: "
+                                              "OUTPUT_DIR/training)"})
     condition_columns: list[str] | None = field(
         default=None, metadata={"help": "columns the latent prior learns to condition on (classifier-free guidance)"})
     condition_bins: int = field(default=5, metadata={"help": "quantile bins for numerical condition columns"})
@@ -112,7 +113,8 @@ def train_diffusion(config: DiffusionTrainingConfig, trained: TrainedVAE | None 
     optimizer = torch.optim.AdamW(denoiser.parameters(), lr=config.learning_rate)
     objective, optimizer = accelerator.prepare(objective, optimizer)
     model = accelerator.unwrap_model(objective).denoiser
-    checkpoints, best_dir = Path(config.vae_dir) / "diffusion-checkpoints", Path(config.vae_dir) / "denoiser"
+    state = Path(config.output_dir) / "training"  # kept inside the pipeline directory when it is saved
+    checkpoints, best_dir = state / "diffusion-checkpoints", state / "denoiser"
     progress = {"step": 0, "best_loss": float("inf")}
     if config.resume_from_checkpoint:
         checkpoint = resolve_checkpoint(checkpoints, config.resume_from_checkpoint)

@@ -83,3 +83,18 @@ def test_decoder_that_does_not_fit_the_injector_is_refused(method):
     vae = make_vae(tiny_decoder(), method)
     with pytest.raises(DecoderMismatchError, match="hidden_size: decoder has 32, injector expects 64"):
         vae.check_decoder(tiny_decoder(hidden_size=32))
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tokenizer, training_records):
+    decoder = tiny_decoder().requires_grad_(False)
+    batch = record_batch(training_records[:4], tokenizer)
+    gradients = []
+    for checkpointing in (False, True):
+        vae = make_vae(decoder).train()
+        if checkpointing:
+            vae.gradient_checkpointing_enable()
+            assert vae.is_gradient_checkpointing
+        vae(**batch, decoder=decoder, sample_posterior=False).loss.backward()
+        gradients.append(vae.encoder.embeddings.word_embeddings.weight.grad.clone())
+    assert torch.allclose(gradients[0], gradients[1], atol=1e-6) and gradients[0].abs().sum() > 0
+    assert set(make_vae(decoder)._no_split_modules) == {"BertEmbeddings", "BertLayer"}

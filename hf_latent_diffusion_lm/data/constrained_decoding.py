@@ -42,6 +42,10 @@ class SchemaLogitsProcessor(LogitsProcessor):
     ``input_ids`` it sees are only generated tokens) and with a token prompt: the first call starts the records,
     every later call advances each row with the token chosen last. A finished row may only produce ``eos``.
 
+    Why not ``xgrammar.contrib.hf.LogitsProcessor``: this one fills the whole batch's token bitmask in one batched
+    xgrammar call, applies it on the logits' device, forces per-row fixed values, and lets a finished row write only
+    ``eos`` (the contrib processor leaves finished rows free and fills masks row by row).
+
     Args:
         schema: the :class:`~hf_latent_diffusion_lm.data.TableSchema` records follow.
         tokenizer: the decoder's tokenizer (its ``eos_token_id`` ends each record).

@@ -3,6 +3,10 @@
 Digit-by-digit range patterns (the classic regex construction for ``[lo, hi]``) keep constrained decoding exact:
 a generated number is inside the data's range by construction, not by rejection after the fact.
 Decimals reuse the construction on the fraction digits, bounded by the column's precision.
+
+Why this exists rather than a JSON-Schema grammar: the table record format is not JSON (``{age: 39, ...}``, with
+unquoted names and categories: fewer tokens per row), so a JSON-Schema grammar does not apply to it; these
+expressions make an out-of-range number unwritable in that format.
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ class LatentVAEPreTrainedModel(PreTrainedModel):
     config_class = LatentVAEConfig
     base_model_prefix = "latent_vae"
     main_input_name = "input_ids"
+    supports_gradient_checkpointing = True  # through the encoder's layers (the injector is a small MLP)
 
     def _init_weights(self, module):
         if isinstance(module, nn.Linear):
@@ -91,6 +92,8 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
         self.encoder = _build_encoder(config.encoder_config)
         self.posterior = nn.Linear(self.encoder.config.hidden_size, 2 * config.latent_dim)
         self.injector = build_injector(config)
+        # device_map="auto" must not cut one of the encoder's layers in two (the encoder class decides which).
+        self._no_split_modules = list(getattr(self.encoder, "_no_split_modules", None) or [])
         self.post_init()
 
     def _init_weights(self, module):

@@ -10,7 +10,7 @@ EPILOG = """examples:
   ldlm demo                                          # fit on a bundled Adult sample, sample, report (CPU, minutes)
   ldlm fit data.csv --out my-model                   # MiniLM encoder + SmolLM2-135M decoder, offline
   ldlm fit data.csv --out my-model --condition-columns income,sex --max-steps 3000
-  ldlm sample my-model -n 1000 --out synthetic.csv --seed 0
+  ldlm sample my-model -n 1000 --out synthetic.csv --seed 0 --privacy reject_copies
   ldlm sample my-model -n 500 --out rich.csv --condition "income=>50K" --guidance-scale 2
   ldlm complete my-model partial.csv --out filled.csv   # fill the empty cells of each row
   ldlm evaluate real.csv synthetic.csv --test test.csv --target income --out report/
@@ -27,6 +27,8 @@ def _fit(args) -> int:
                "max_rows": args.max_rows, "mixed_precision": args.mixed_precision,
                "resume_from_checkpoint": "latest" if args.resume else None}
     fit_pipeline(args.data, args.out, preset=args.preset, diffusion_steps=args.diffusion_steps,
+                 diffusion_options={"privacy_reference": args.privacy_reference,
+                                    "privacy_quantile": args.privacy_quantile},
                  condition_columns=args.condition_columns.split(",") if args.condition_columns else None, **options)
     print(f"Saved the trained pipeline to {args.out}")
     return 0
@@ -46,9 +48,13 @@ def _sample(args) -> int:
     pipe.set_progress_bar_config(disable=True)
     conditions = parse_conditions(args.condition, pipe.schema)
     frame = generate_records(pipe, args.num_samples, seed=args.seed, conditions=conditions or None,
-                             guidance_scale=args.guidance_scale, constrained=not args.unconstrained)
+                             guidance_scale=args.guidance_scale, constrained=not args.unconstrained,
+                             privacy=args.privacy)
     write_table(frame, args.out)
     print(f"Wrote {len(frame)} rows to {args.out} (validity {frame.attrs['validity']:.1%})")
+    if args.privacy:
+        print(f"Privacy guard {args.privacy}: re-drew {frame.attrs['privacy_redraws']} rows, dropped "
+              f"{frame.attrs['privacy_dropped']} still rejected after the last round")
     return 0
 
 
@@ -113,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
     fit.add_argument("--resume", action="store_true", help="continue from the latest VAE checkpoint")
     fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--privacy-reference", action="store_true",
+                     help="store encoded training rows for `ldlm sample --privacy dcr` (shared with the pipeline)")
+    fit.add_argument("--privacy-quantile", type=float, default=5.0,
+                     help="percentile of held-back rows' distances used as the dcr threshold")
     fit.set_defaults(handler=_fit)
 
     sample = commands.add_parser("sample", help="write N synthetic rows from a trained pipeline",
@@ -125,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a value every row must have (repeatable)")
     sample.add_argument("--guidance-scale", type=float, default=1.0, help="classifier-free guidance weight")
     sample.add_argument("--unconstrained", action="store_true", help="no schema constraint (for comparison)")
+    sample.add_argument("--privacy", choices=["reject_copies", "dcr"],
+                        help="re-draw rows equal to a training row (reject_copies) or also closer to one than the "
+                             "threshold calibrated at fit time (dcr; needs ldlm fit --privacy-reference)")
     sample.set_defaults(handler=_sample)
 
     complete = commands.add_parser("complete", help="fill the missing cells of a table's rows")

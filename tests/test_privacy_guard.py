@@ -121,3 +121,19 @@ def test_guard_round_trips_through_save_and_load(schema, guard, tmp_path):
     assert torch.equal(loaded.privacy_guard.reference, guard.reference)
     card = (tmp_path / "README.md").read_text()
     assert "reject_copies" in card and f"{guard.config.threshold:.4g}" in card
+
+
+def test_fit_and_sample_commands_store_and_apply_the_guard(halves, tmp_path, capsys):
+    from hf_latent_diffusion_lm.cli import main as ldlm
+
+    train, _ = halves
+    train.to_csv(tmp_path / "train.csv", index=False)
+    assert ldlm(["fit", str(tmp_path / "train.csv"), "--out", str(tmp_path / "model"), "--preset", "tiny",
+                 "--max-steps", "4", "--diffusion-steps", "20", "--batch-size", "16", "--privacy-reference"]) == 0
+    card = (tmp_path / "model" / "README.md").read_text()
+    assert "privacy=\"dcr\"" in card and "held-back training rows" in card
+    for mode in ("reject_copies", "dcr"):
+        out = tmp_path / f"{mode}.csv"
+        assert ldlm(["sample", str(tmp_path / "model"), "-n", "8", "--out", str(out), "--privacy", mode]) == 0
+        assert f"Privacy guard {mode}: re-drew" in capsys.readouterr().out
+        assert pd.read_csv(out).merge(train, how="inner").empty

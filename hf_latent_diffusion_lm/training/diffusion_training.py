@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -18,6 +18,7 @@ from ..data import TableSchema, tokenize_records
 from ..data.condition_encoder import ConditionEncoder
 from ..modeling import LatentDenoiserMLP, LatentVAEModel
 from ..pipelines import LatentDiffusionLMPipeline
+from ..privacy import PrivacyGuard
 from .checkpointing import save_pretrained_atomically
 from .vae_training import VAETrainingConfig, load_training_table, vae_components
 
@@ -38,6 +39,11 @@ class DiffusionTrainingConfig:
     eval_every: int = 100
     seed: int = 0
     mixed_precision: str = "no"
+    privacy_reference: bool = field(default=False, metadata={"help": (
+        "keep encoded training rows with the pipeline so that sampling with privacy='dcr' can measure distances "
+        "to them (whoever gets the pipeline gets these rows); without it only hashes of the rows are stored")})
+    privacy_quantile: float = field(default=5.0, metadata={"help": (
+        "percentile of held-back training rows' distances to the others below which privacy='dcr' re-draws a row")})
 
 
 def train_diffusion(config: DiffusionTrainingConfig) -> LatentDiffusionLMPipeline:
@@ -111,6 +117,8 @@ def train_diffusion(config: DiffusionTrainingConfig) -> LatentDiffusionLMPipelin
         decoder=components.decoder.cpu(), tokenizer=components.tokenizer,
         encoder_tokenizer=components.encoder_tokenizer, schema=schema,
         conditioning=encoder.to_dict() if encoder else None, max_new_tokens=budget,
+        privacy_guard=PrivacyGuard.fit(schema, records, keep_reference=config.privacy_reference,
+                                       quantile=config.privacy_quantile, seed=config.seed),
         card_metadata={
             "data": f"{len(frame)} rows of `{Path(vae_config.data).name}` ({len(schema.names)} columns).",
             **{role: source.card_name for role, source in sources.items() if source is not None},

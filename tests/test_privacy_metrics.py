@@ -53,3 +53,13 @@ def test_evaluate_command_writes_the_privacy_section(thirds, tmp_path):
     assert privacy["dcr_share"] > 0.95 and privacy["distance_attack_auc"] > 0.95 and privacy["holdout"] == "holdout"
     markdown = (tmp_path / "report" / "report.md").read_text()
     assert "## Privacy" in markdown and "membership" in markdown
+
+
+def test_privacy_halves_are_disjoint_equal_and_seeded():
+    from hf_latent_diffusion_lm.benchmark_data import privacy_halves
+
+    frame = pd.DataFrame({"id": range(301)})
+    train, holdout = privacy_halves(frame)
+    assert len(train) == len(holdout) == 150
+    assert not set(train["id"]) & set(holdout["id"])
+    assert privacy_halves(frame)[0].equals(train) and not privacy_halves(frame, seed=1)[0].equals(train)

@@ -137,3 +137,11 @@ def test_fit_and_sample_commands_store_and_apply_the_guard(halves, tmp_path, cap
         assert ldlm(["sample", str(tmp_path / "model"), "-n", "8", "--out", str(out), "--privacy", mode]) == 0
         assert f"Privacy guard {mode}: re-drew" in capsys.readouterr().out
         assert pd.read_csv(out).merge(train, how="inner").empty
+
+
+def test_casting_the_pipeline_keeps_the_reference_exact(schema, halves):
+    guard = PrivacyGuard.fit(schema, schema.records(halves[0]), keep_reference=True)
+    before = guard.reference.clone()
+    guard.to(torch.bfloat16)
+    assert guard.reference.dtype == torch.float32 and torch.equal(guard.reference, before)
+    assert guard.row_hashes.dtype == torch.int64

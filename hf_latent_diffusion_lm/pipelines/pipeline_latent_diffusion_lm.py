@@ -78,6 +78,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
 
     model_cpu_offload_seq = "denoiser->vae->decoder"
     _optional_components = ["encoder_tokenizer", "privacy_guard"]
+    _exclude_from_cpu_offload = ["privacy_guard"]  # read as data, never run: offload hooks would empty it
 
     def __init__(
         self,

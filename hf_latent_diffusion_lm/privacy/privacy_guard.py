@@ -65,6 +65,14 @@ class PrivacyGuard(ModelMixin, ConfigMixin):
         self.register_buffer("reference", torch.zeros(reference_rows, reference_width))
         self._nearest = None
 
+    def _apply(self, fn, recurse=True):
+        """Let ``.to(dtype)`` (e.g. ``pipe.to("cuda", torch.bfloat16)``) move the reference but not round it: the
+        threshold was calibrated on float32 distances."""
+        reference = self.reference
+        super()._apply(fn, recurse)
+        self.reference = reference.to(self.row_hashes.device)
+        return self
+
     @classmethod
     def fit(
         cls,

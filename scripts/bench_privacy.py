@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     config = guard.config
     print(f"\nGuard fitted on the training half in {fit_seconds:.0f} s: {config.num_rows} distinct row hashes, "
           f"threshold {config.threshold:.4g} ({config.quantile:g}th percentile of {config.calibration_rows} held-back "
-          f"rows' distances to {config.reference_rows} reference rows)\n")
+          f"rows' distances to the others; reference: all {config.reference_rows} training rows)\n")
     print("| rows checked | reject_copies rejects | dcr rejects | seconds |\n|---|---|---|---|")
     for name, frame in (("training half", train), ("holdout half", holdout), ("unseen real rows", unseen)):
         start = time.perf_counter()

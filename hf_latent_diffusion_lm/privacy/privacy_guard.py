@@ -11,10 +11,10 @@ Two modes:
   see :mod:`.record_encoding`): the user opts in at fit time (``privacy_reference=True``), knowing that whoever gets
   the pipeline gets those rows. Without the opt-in the pipeline holds hashes only and ``"dcr"`` is refused.
 
-Calibration: ``calibration_rows`` training rows are held back from the reference, and their distances to the
-reference are what an unseen real row's distance looks like; so an unseen row is rejected with probability about
-``quantile`` percent. The reference then holds the other training rows (rows held back are still covered by the
-hash index). A diffusers ``ModelMixin`` so the pipeline saves and loads it like its other components (config.json
+Calibration: ``calibration_rows`` training rows are held back, and their distances to the other training rows are
+what an unseen real row's distance looks like; so an unseen row is rejected with probability about ``quantile``
+percent. The stored reference then holds every training row (held-back ones included), so the threshold protects
+all of them; with the slightly larger reference unseen rows are rejected slightly less often. A diffusers ``ModelMixin`` so the pipeline saves and loads it like its other components (config.json
 for the numbers, safetensors for the hashes and the reference).
 """
 
@@ -46,8 +46,8 @@ class PrivacyGuard(ModelMixin, ConfigMixin):
         num_rows: distinct training rows in the hash index.
         quantile: percentile of held-back-row distances used as the DCR threshold.
         threshold: the DCR threshold (``None``: no reference was kept, ``"dcr"`` is unavailable).
-        reference_rows, reference_width: shape of the encoded reference sample (0 rows: none kept).
-        calibration_rows: training rows held back from the reference to calibrate the threshold.
+        reference_rows, reference_width: shape of the encoded reference rows (0 rows: none kept).
+        calibration_rows: training rows held back from the others to calibrate the threshold.
     """
 
     @register_to_config
@@ -83,8 +83,8 @@ class PrivacyGuard(ModelMixin, ConfigMixin):
         calibration_rows: int = 1000,
         seed: int = 0,
     ) -> "PrivacyGuard":
-        """Hash the training ``records``; with ``keep_reference`` also calibrate the DCR threshold and keep the
-        encoded reference rows (at most ``calibration_rows``, and a tenth of the rows, are held back for it)."""
+        """Hash the training ``records``; with ``keep_reference`` also calibrate the DCR threshold (on at most
+        ``calibration_rows``, and a tenth of the rows, held back from the others) and keep every row encoded."""
         if not 0 < quantile < 100:
             raise ValueError(f"quantile must be a percentile between 0 and 100, got {quantile}.")
         hashes = np.unique(record_hashes(schema, records))
@@ -96,11 +96,11 @@ class PrivacyGuard(ModelMixin, ConfigMixin):
             encoded = encode_records(schema, records)
             held_back = min(calibration_rows, max(1, len(records) // 10))
             order = np.random.default_rng(seed).permutation(len(records))
-            reference = encoded[order[held_back:]]
-            threshold = float(np.percentile(_nearest_distances(reference, encoded[order[:held_back]]), quantile))
-            guard = cls(num_rows=len(hashes), quantile=quantile, threshold=threshold, reference_rows=len(reference),
-                        reference_width=reference.shape[1], calibration_rows=held_back)
-            guard.reference.copy_(torch.from_numpy(reference))
+            distances = _nearest_distances(encoded[order[held_back:]], encoded[order[:held_back]])
+            threshold = float(np.percentile(distances, quantile))
+            guard = cls(num_rows=len(hashes), quantile=quantile, threshold=threshold, reference_rows=len(encoded),
+                        reference_width=encoded.shape[1], calibration_rows=held_back)
+            guard.reference.copy_(torch.from_numpy(encoded))
         guard.row_hashes.copy_(torch.from_numpy(hashes))
         return guard
 
@@ -146,8 +146,8 @@ class PrivacyGuard(ModelMixin, ConfigMixin):
             return text + (" `privacy=\"dcr\"` is not available: no reference rows were kept at fit time "
                            "(`privacy_reference=True` keeps them).")
         return text + (
-            f" `privacy=\"dcr\"` also re-draws rows whose distance to the nearest of {config.reference_rows} "
-            f"reference training rows (numbers scaled to the schema's range, categories one-hot) is below "
+            f" `privacy=\"dcr\"` also re-draws rows whose distance to the nearest of the {config.reference_rows} "
+            f"training rows (numbers scaled to the schema's range, categories one-hot) is below "
             f"{config.threshold:.4g}, the {config.quantile:g}th percentile of the distances of "
-            f"{config.calibration_rows} held-back training rows to the reference. **The reference rows are stored "
-            "in encoded form in `privacy_guard/`**: sharing this pipeline shares them.")
+            f"{config.calibration_rows} held-back training rows to the others. **The training rows are stored in "
+            "encoded form in `privacy_guard/`**: sharing this pipeline shares them.")

@@ -7,16 +7,15 @@ Two modes:
 - ``"dcr"``: also a generated row closer to its nearest training row than most unseen real rows are: closer than
   the ``quantile``-th percentile (default 5th) of the distances from held-back training rows to the others, measured
   at fit time. A row's distance to its nearest training row can only be measured against training rows, so this mode
-  needs a reference sample of *encoded* training rows stored with the pipeline (numbers scaled, categories one-hot,
+  needs the training rows stored with the pipeline in *encoded* form (numbers scaled, categories one-hot,
   see :mod:`.record_encoding`): the user opts in at fit time (``privacy_reference=True``), knowing that whoever gets
   the pipeline gets those rows. Without the opt-in the pipeline holds hashes only and ``"dcr"`` is refused.
 
 Calibration: ``calibration_rows`` training rows are held back, and their distances to the other training rows are
 what an unseen real row's distance looks like; so an unseen row is rejected with probability about ``quantile``
-percent. The stored reference then holds every training row (held-back ones included), so the threshold protects
-all of them; against the slightly larger reference, unseen rows lie a little closer and are rejected a little more
-often than ``quantile`` percent (4.5% instead of 5% on adult, BENCHMARKS.md). A diffusers ``ModelMixin`` so the pipeline saves and loads it like its other components (config.json
-for the numbers, safetensors for the hashes and the reference).
+percent (4.5-4.7% for 5 on adult's halves, BENCHMARKS.md). The stored reference then holds every training row,
+held-back ones included, so the threshold protects all of them. A diffusers ``ModelMixin``, so the pipeline saves
+and loads it like its other components (config.json for the numbers, safetensors for the hashes and the reference).
 """
 
 from __future__ import annotations

@@ -424,8 +424,9 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
             raise ValueError(f"output_type={output_type!r} needs a schema; this pipeline has none.")
         if privacy is not None:
             if self.schema is None or self.privacy_guard is None:
-                raise ValueError(f"privacy={privacy!r} needs a schema and a privacy guard (fitted by training); "
-                                 "this pipeline lacks one.")
+                raise ValueError(f"privacy={privacy!r} needs a schema and a privacy guard, which training fits; this "
+                                 "pipeline lacks one. Attach one: pipe.register_modules(privacy_guard="
+                                 "PrivacyGuard.fit(pipe.schema, pipe.schema.records(training_data))).")
             self.privacy_guard.check_mode(privacy)
         constrained = self.schema is not None if constrained is None else constrained
         condition = self._latent_condition(conditions, num_samples, constrained and hard_conditions)

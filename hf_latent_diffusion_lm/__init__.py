@@ -18,6 +18,7 @@ from .modeling import (
     LatentVAEOutput,
 )
 from .pipelines import LatentDiffusionLMPipeline, LatentDiffusionLMPipelineOutput
+from .privacy import PrivacyGuard
 
 __version__ = "0.1.0"
 
@@ -35,4 +36,5 @@ __all__ = [
     "LatentVAEConfig",
     "LatentVAEModel",
     "LatentVAEOutput",
+    "PrivacyGuard",
 ]

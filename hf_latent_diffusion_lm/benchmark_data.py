@@ -97,6 +97,15 @@ def load_beijing(data_dir: str | Path) -> BenchmarkDataset:
     return BenchmarkDataset("beijing", train, test, "pm2.5", "regression", ("cbwd",))
 
 
+def privacy_halves(train: pd.DataFrame, seed: int = SPLIT_SEED) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training split cut 50/50 by a seeded permutation: generators learn from the first half, and the second
+    is the equally large holdout that DCR and membership inference need (TabSyn's privacy protocol). With an odd
+    number of rows the last row of the permutation is left out, so the halves have equal size."""
+    order = np.random.default_rng(seed).permutation(len(train))
+    half = len(train) // 2
+    return (train.iloc[order[:half]].reset_index(drop=True), train.iloc[order[half:2 * half]].reset_index(drop=True))
+
+
 LOADERS = {"adult": load_adult, "magic": load_magic, "shoppers": load_shoppers, "beijing": load_beijing}
 
 

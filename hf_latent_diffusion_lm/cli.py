@@ -10,7 +10,7 @@ EPILOG = """examples:
   ldlm demo                                          # fit on a bundled Adult sample, sample, report (CPU, minutes)
   ldlm fit data.csv --out my-model                   # MiniLM encoder + SmolLM2-135M decoder, offline
   ldlm fit data.csv --out my-model --condition-columns income,sex --max-steps 3000
-  ldlm sample my-model -n 1000 --out synthetic.csv --seed 0
+  ldlm sample my-model -n 1000 --out synthetic.csv --seed 0 --privacy reject_copies
   ldlm sample my-model -n 500 --out rich.csv --condition "income=>50K" --guidance-scale 2
   ldlm complete my-model partial.csv --out filled.csv   # fill the empty cells of each row
   ldlm evaluate real.csv synthetic.csv --test test.csv --target income --out report/
@@ -48,7 +48,8 @@ def _add_fit_arguments(fit: argparse.ArgumentParser) -> None:
                      help="keep optimizer states and intermediate models in OUT/training once the fit has finished")
     add_flags(fit.add_argument_group("stage 1: the VAE"), VAETrainingConfig, skip=VAE_FIELDS_SET_BY_FIT)
     add_flags(fit.add_argument_group("stage 2: the latent prior"), DiffusionTrainingConfig, "diffusion_",
-              skip=DIFFUSION_FIELDS_SET_BY_FIT, unprefixed=("condition_columns",))
+              skip=DIFFUSION_FIELDS_SET_BY_FIT,
+              unprefixed=("condition_columns", "privacy_reference", "privacy_quantile"))
 
 
 def _load(directory):
@@ -65,9 +66,13 @@ def _sample(args) -> int:
     pipe.set_progress_bar_config(disable=True)
     conditions = parse_conditions(args.condition, pipe.schema)
     frame = generate_records(pipe, args.num_samples, seed=args.seed, conditions=conditions or None,
-                             guidance_scale=args.guidance_scale, constrained=not args.unconstrained)
+                             guidance_scale=args.guidance_scale, constrained=not args.unconstrained,
+                             privacy=args.privacy)
     write_table(frame, args.out)
     print(f"Wrote {len(frame)} rows to {args.out} (validity {frame.attrs['validity']:.1%})")
+    if args.privacy:
+        print(f"Privacy guard {args.privacy}: re-drew {frame.attrs['privacy_redraws']} rows, dropped "
+              f"{frame.attrs['privacy_dropped']} still rejected after the last round")
     return 0
 
 
@@ -124,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a value every row must have (repeatable)")
     sample.add_argument("--guidance-scale", type=float, default=1.0, help="classifier-free guidance weight")
     sample.add_argument("--unconstrained", action="store_true", help="no schema constraint (for comparison)")
+    sample.add_argument("--privacy", choices=["reject_copies", "dcr"],
+                        help="re-draw rows equal to a training row (reject_copies) or also closer to one than the "
+                             "threshold calibrated at fit time (dcr; needs ldlm fit --privacy-reference)")
     sample.set_defaults(handler=_sample)
 
     complete = commands.add_parser("complete", help="fill the missing cells of a table's rows")

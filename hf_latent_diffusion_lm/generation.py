@@ -44,18 +44,22 @@ def parse_conditions(pairs: list[str] | None, schema) -> dict:
 
 
 def generate_records(pipe, num_samples: int, seed: int = 0, chunk_size: int = 1024, **call_kwargs) -> pd.DataFrame:
-    """Sample ``num_samples`` valid records in chunks (a progress bar over records) as a DataFrame."""
+    """Sample ``num_samples`` valid records in chunks (a progress bar over records) as a DataFrame; its ``attrs``
+    hold the validity and, with ``privacy=...``, the rows the guard re-drew and dropped."""
     if num_samples < 1:
         raise ValueError(f"num_samples must be a positive integer, got {num_samples}.")
     generator = torch.Generator().manual_seed(seed)
-    frames, valid = [], 0.0
+    frames, valid, written, redraws, dropped = [], 0.0, 0, 0, 0
     with tqdm(total=num_samples, desc="sampling", unit="row") as bar:
         for start in range(0, num_samples, chunk_size):
             count = min(chunk_size, num_samples - start)
             output = pipe(num_samples=count, generator=generator, output_type="pandas", **call_kwargs)
             frames.append(output.records)
-            valid += output.validity * count
+            valid += output.validity * len(output.texts)
+            written += len(output.texts)
+            redraws += output.privacy_redraws or 0
+            dropped += output.privacy_dropped or 0
             bar.update(count)
     frame = pd.concat(frames, ignore_index=True)
-    frame.attrs["validity"] = valid / num_samples
+    frame.attrs.update(validity=valid / max(written, 1), privacy_redraws=redraws, privacy_dropped=dropped)
     return frame

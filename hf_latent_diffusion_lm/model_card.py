@@ -35,6 +35,14 @@ def _bullets(mapping: dict | None, empty: str) -> str:
                      for key, value in mapping.items())
 
 
+def _privacy_paragraph(pipe) -> str:
+    guard = getattr(pipe, "privacy_guard", None)
+    if guard is None:
+        return ("No sampling guard is stored with this pipeline: sampled rows may copy training rows. Refit with "
+                "this package's training to get one (`pipe(..., privacy=\"reject_copies\")`).")
+    return guard.describe() + " Without `privacy=...` (or `ldlm sample --privacy ...`) no row is re-drawn."
+
+
 def render_model_card(pipe, repo_id: str | None = None) -> ModelCard:
     """A model card for ``pipe`` from its components, schema and ``pipe.config.card_metadata``."""
     extras = dict(pipe.config.get("card_metadata") or {})
@@ -63,6 +71,7 @@ def render_model_card(pipe, repo_id: str | None = None) -> ModelCard:
         condition_columns=", ".join(conditioning) or "none",
         training_config=_bullets(extras.get("training"), "Not recorded."),
         metrics=_bullets(extras.get("metrics"), "Not measured yet: run `ldlm evaluate REAL SYNTHETIC`."),
+        privacy=_privacy_paragraph(pipe),
     )
 
 

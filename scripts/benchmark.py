@@ -9,12 +9,18 @@ Generators: ``ours`` (``hf_latent_diffusion_lm.training.fit.fit_pipeline``), ``c
 package), ``great`` (``be-great``, which pins older transformers: install it in its own venv and run this script
 there, e.g. ``python -m venv .venv-great && .venv-great/bin/pip install be-great -e .[eval]``), ``prompt`` (SmolLM2
 prompted with a few real rows as CSV lines; unparseable lines are dropped and count against validity) and ``real``
-(the training split itself: the ceiling). Prints numbers; asserts nothing.
+(the training split itself: the ceiling, and a copier for the privacy columns). Prints numbers; asserts nothing.
+
+Privacy (``--holdout half``, the default): every generator trains on one half of the training split and the other
+half is the holdout of the DCR share and the membership-inference attack (both 0.5 ideal; a copier scores 1.0).
+``--holdout test`` trains on the whole training split and uses the test split as holdout (the training reference is
+then subsampled to the test size, which caps a copier's DCR share at 0.5 + 0.5 * n_test / n_train).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import io
 import json
@@ -27,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from hf_latent_diffusion_lm.benchmark_data import LOADERS, BenchmarkDataset, load_benchmark_dataset
+from hf_latent_diffusion_lm.benchmark_data import LOADERS, BenchmarkDataset, load_benchmark_dataset, privacy_halves
 from hf_latent_diffusion_lm.data.table_schema import TableSchema
 from hf_latent_diffusion_lm.evaluation import evaluate, write_report
 
@@ -131,16 +137,17 @@ def format_row(dataset: str, model: str, headline: dict, seconds: float, extra: 
         value = headline[key]
         return "n/a" if value is None else f"{value:.{digits}f}"
 
-    return (f"| {dataset} | {model} | {cell('mle_synthetic')} | {cell('mle_real')} | {cell('shape_error', 2)} | "
-            f"{cell('trend_error', 2)} | {cell('alpha_precision', 3)} | {cell('beta_recall', 3)} | "
-            f"{cell('dcr_share', 3)} | {cell('c2st_score', 3)} | {cell('c2st_xgboost_auc', 3)} | "
-            f"{cell('validity_rate', 4)} | {cell('exact_copy_rate', 4)} | {cell('duplicate_rate', 4)} | {seconds:.0f} | {extra} |")
+    cells = [cell("mle_synthetic"), cell("mle_real"), cell("shape_error", 2), cell("trend_error", 2),
+             cell("alpha_precision", 3), cell("beta_recall", 3), cell("dcr_share", 3), cell("distance_attack_auc", 3),
+             cell("c2st_score", 3), cell("c2st_xgboost_auc", 3), cell("validity_rate"), cell("exact_copy_rate"),
+             cell("duplicate_rate")]
+    return "| " + " | ".join([dataset, model, *cells, f"{seconds:.0f}", extra]) + " |"
 
 
 TABLE_HEADER = (
     "| dataset | model | MLE synthetic (AUC↑ / RMSE↓) | MLE real | shape err % | trend err % | α-prec | β-rec | "
-    "DCR share (→0.5) | C2ST logistic | C2ST XGBoost AUC (→0.5) | validity | exact copies | duplicates | "
-    "train+sample s | settings |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "DCR share (→0.5) | MIA AUC (→0.5) | C2ST logistic | C2ST XGBoost AUC (→0.5) | validity | exact copies | "
+    "duplicates | train+sample s | settings |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -160,6 +167,9 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--n-jobs", type=int, default=1, help="XGBoost threads in the evaluation")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--holdout", choices=["half", "test"], default="half",
+                        help="privacy holdout: the other half of a 50/50 split of the training split (generators "
+                             "train on one half), or the test split")
     args = parser.parse_args(argv)
     datasets = [name.strip() for name in args.datasets.split(",") if name.strip()]
     models = [name.strip() for name in args.models.split(",") if name.strip()]
@@ -171,7 +181,10 @@ def main(argv=None) -> int:
     command = "python " + " ".join(shlex.quote(part) for part in sys.argv)
     table = []
     for dataset in datasets:
-        data = load_benchmark_dataset(dataset, args.data_dir)
+        data, holdout = load_benchmark_dataset(dataset, args.data_dir), None
+        if args.holdout == "half":
+            train, holdout = privacy_halves(data.train)
+            data = dataclasses.replace(data, train=train)
         real_mle = None
         # Validity: every synthetic row against the schema (kinds, ranges, category sets) of the training split.
         schema = TableSchema.infer(data.train, target=data.target, categorical=list(data.categorical_columns))
@@ -187,12 +200,13 @@ def main(argv=None) -> int:
                 continue
             seconds = time.perf_counter() - start
             synthetic.to_csv(out_dir / "synthetic.csv", index=False)
-            report = evaluate(data.train, synthetic, data.test, target=data.target, task=data.task,
+            report = evaluate(data.train, synthetic, data.test, target=data.target, task=data.task, holdout=holdout,
                               validate=schema.validate, categorical_columns=data.categorical_columns,
                               real_mle=real_mle, seed=args.seed, n_jobs=args.n_jobs)
             real_mle = report.mle_real
             write_report(report, out_dir, data.train, synthetic, data.categorical_columns)
             extra = f"epochs {args.epochs}" if model in ("ctgan", "tvae", "great") else ""
+            extra += f" trained on half ({len(data.train)} rows)" if args.holdout == "half" else ""
             if model == "prompt" or len(synthetic) != len(data.train):
                 extra += f" {len(synthetic)} rows kept"
             table.append(format_row(dataset, model, report.headline(), seconds, extra.strip()))

@@ -101,9 +101,9 @@ def test_dcr_is_near_one_for_copies_and_near_half_for_unseen_rows(train):
     holdout = make_table(400, seed=5)
     copies = evaluate(train, train.sample(frac=1.0, random_state=0), holdout=holdout, progress=False)
     fresh = evaluate(train, make_table(400, seed=6), holdout=holdout, progress=False)
-    assert copies.dcr_share > 0.97
-    assert 0.4 < fresh.dcr_share < 0.6
-    assert copies.dcr_reference_rows == 400
+    assert copies.privacy.dcr_share > 0.97
+    assert 0.4 < fresh.privacy.dcr_share < 0.6
+    assert copies.privacy.reference_rows == 400
 
 
 def test_exact_copies_and_duplicates_are_counted(train):
@@ -128,7 +128,7 @@ def test_validity_counts_rows_the_schema_rejects(train):
 
 def test_metrics_that_lack_inputs_are_none_with_a_note(train):
     report = evaluate(train, train, progress=False)
-    assert report.mle_synthetic is None and report.dcr_share is None and report.validity_rate is None
+    assert report.mle_synthetic is None and report.privacy is None and report.validity_rate is None
     assert any("ML efficiency" in note for note in report.notes)
 
 

@@ -18,7 +18,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--test", help="real rows no generator saw: enables ML efficiency (with --target) and DCR")
     parser.add_argument("--target", help="the column ML efficiency predicts")
     parser.add_argument("--task", choices=TASKS, help="default: regression for a numerical target, else classification")
-    parser.add_argument("--holdout", help="unseen real rows for DCR (default: --test)")
+    parser.add_argument("--holdout", help="real rows the generator never saw, ideally as many as REAL (the other half "
+                        "of a 50/50 split): the Privacy section's DCR share and membership-inference AUC "
+                        "(default: --test)")
     parser.add_argument("--schema", help="a TableSchema JSON file (TableSchema.save); enables the validity rate")
     parser.add_argument("--categorical", default="", help="comma-separated numerical columns to treat as categories")
     parser.add_argument("--out", default="evaluation", help="folder for report.json, report.md and the plots")

@@ -10,9 +10,10 @@ from tqdm.auto import tqdm
 from .alpha_precision_beta_recall import alpha_precision_beta_recall
 from .column_kinds import check_columns, distance_space, infer_column_kinds, normalized
 from .detection import c2st_detection
-from .distance_to_closest_record import distance_to_closest_record, equal_size_references
+from .distance_to_closest_record import equal_size_references
 from .evaluation_report import EvaluationReport
 from .ml_efficiency import TASKS, MLEfficiency, infer_task, ml_efficiency
+from .privacy_metrics import privacy_metrics
 from .row_rates import RowValidator, duplicate_rate, exact_copy_rate, validity
 from .shape_and_trend import shape_and_trend
 
@@ -38,7 +39,9 @@ def evaluate(
             when ``holdout`` is not given.
         target: the column ML efficiency predicts; ``task`` ("classification" or "regression") is inferred from
             its dtype when not given.
-        holdout: unseen real rows for DCR; the larger of train and holdout is subsampled to the other's size.
+        holdout: real rows the generator never saw, for the privacy section (DCR share and membership-inference
+            attack); the larger of train and holdout is subsampled to the other's size, so a holdout as large as
+            ``real_train`` (the other half of a 50/50 split) gives the standard protocol.
         validate: ``validate(row_dict) -> list of problems`` (e.g. ``TableSchema.validate``) for the validity rate.
         categorical_columns: columns to treat as categories although they hold numbers (integer codes).
         real_mle: the real-data ML efficiency computed earlier for the same data (a benchmark reuses it).
@@ -92,17 +95,18 @@ def evaluate(
     if unseen is not None:
         train_rows, holdout_rows = equal_size_references(len(real), len(unseen), seed)
         references = real.iloc[train_rows], unseen.iloc[holdout_rows]
-        train_x, holdout_x, synthetic_x = distance_space(*references, fake, kinds=kinds)
-        dcr = distance_to_closest_record(train_x, holdout_x, synthetic_x)
-        report.dcr_share, report.dcr_reference_rows = dcr.share_closer_to_train, dcr.reference_rows
+        encoded = distance_space(*references, fake, kinds=kinds)
+        report.privacy = privacy_metrics(*encoded, "holdout" if holdout is not None else "real test split")
         if len(real) != len(unseen):
+            size = report.privacy.reference_rows
             report.notes.append(
-                f"DCR compares with {dcr.reference_rows} training rows drawn at random to match the holdout's size; "
-                f"a generator copying its training rows scores 0.5 + 0.5 * {dcr.reference_rows}/{len(real)} there."
+                f"DCR compares with {size} training rows drawn at random to match the holdout's size; "
+                f"a generator copying its training rows scores 0.5 + 0.5 * {size}/{len(real)} there. Give a "
+                "holdout as large as the training rows (e.g. train on one half of the data) for the standard protocol."
             )
     else:
-        report.notes.append("DCR needs a holdout (or real_test); not computed.")
-    step("DCR")
+        report.notes.append("DCR and the membership-inference attack need a holdout (or real_test); not computed.")
+    step("privacy")
 
     real_x, synthetic_x = distance_space(real, fake, kinds=kinds)
     report.alpha_precision, report.beta_recall = alpha_precision_beta_recall(real_x, synthetic_x)

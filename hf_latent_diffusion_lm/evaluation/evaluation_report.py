@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from .ml_efficiency import MLEfficiency
+from .privacy_metrics import PrivacyReport
 
 
 def _finite_or_none(value):
@@ -35,8 +36,7 @@ class EvaluationReport:
     mle_real: MLEfficiency | None = None  # the same procedure trained on the real training split
     alpha_precision: float | None = None  # 1 is ideal
     beta_recall: float | None = None  # 1 is ideal
-    dcr_share: float | None = None  # share of synthetic rows closer to train than to holdout, 0.5 is ideal
-    dcr_reference_rows: int | None = None
+    privacy: PrivacyReport | None = None  # DCR share and membership-inference AUC (needs a holdout)
     c2st_score: float | None = None  # sdmetrics LogisticDetection (TabSyn's C2ST), 1 is ideal
     c2st_xgboost_auc: float | None = None  # ROC-AUC of an XGBoost real-vs-synthetic detector, 0.5 is ideal
     validity_rate: float | None = None  # 1 is ideal
@@ -57,7 +57,8 @@ class EvaluationReport:
             "trend_error": self.trend_error,
             "alpha_precision": self.alpha_precision,
             "beta_recall": self.beta_recall,
-            "dcr_share": self.dcr_share,
+            "dcr_share": None if self.privacy is None else self.privacy.dcr_share,
+            "distance_attack_auc": None if self.privacy is None else self.privacy.distance_attack_auc,
             "c2st_score": self.c2st_score,
             "c2st_xgboost_auc": self.c2st_xgboost_auc,
             "validity_rate": self.validity_rate,

@@ -23,6 +23,7 @@ HEADLINE_LABELS = {
     "alpha_precision": "α-precision ↑",
     "beta_recall": "β-recall ↑",
     "dcr_share": "DCR share closer to train (ideal 0.5)",
+    "distance_attack_auc": "Membership-inference AUC, distance attack (ideal 0.5)",
     "c2st_score": "C2ST detection score, logistic (sdmetrics; TabSyn's C2ST) ↑",
     "c2st_xgboost_auc": "C2ST detector ROC-AUC, XGBoost (ideal 0.5)",
     "validity_rate": "Validity rate ↑",
@@ -49,6 +50,15 @@ def report_markdown(report: EvaluationReport) -> str:
     lines += ["", "## Worst column-pair trends", "", "| Columns | Metric | Score |", "|---|---|---|"]
     lines += [f"| {pair['columns'][0]} × {pair['columns'][1]} | {pair['metric']} | {_format(pair['score'])} |"
               for pair in worst]
+    lines += ["", "## Privacy", ""]
+    if report.privacy is None:
+        lines += ["Not measured: give real rows the generator never saw (`--holdout`, ideally as many as the "
+                  "training rows)."]
+    else:
+        privacy = report.privacy
+        lines += [f"Against {privacy.reference_rows} training and {privacy.reference_rows} {privacy.holdout} rows: "
+                  f"DCR share {privacy.dcr_share:.4f}, distance attack AUC {privacy.distance_attack_auc:.4f}, "
+                  f"exact copies {_format(report.exact_copy_rate)}.", "", privacy.explanation]
     if report.invalid_examples:
         lines += ["", "## Invalid rows (first few)", ""]
         lines += [f"- row {example['row']}: {'; '.join(example['problems'])}" for example in report.invalid_examples]

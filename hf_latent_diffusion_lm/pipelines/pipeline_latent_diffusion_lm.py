@@ -19,6 +19,7 @@ from ..data.condition_encoder import ConditionEncoder
 from ..data.record_tokenization import decoder_start_token_id, pad_token_id
 from ..decoder_reference import DecoderReference
 from ..modeling import LatentDenoiserMLP, LatentVAEModel
+from ..privacy import PrivacyGuard, redraw_rejected, rejected_texts
 from .referenced_decoder import ReferencedDecoder, save_decoder_folder
 
 OUTPUT_TYPES = ("text", "records", "pandas")
@@ -35,12 +36,16 @@ class LatentDiffusionLMPipelineOutput(BaseOutput):
         records: parsed records (``output_type="records"``: a list of dicts, ``"pandas"``: a DataFrame with the
             schema's dtypes); records that do not parse are left out and counted in ``validity``.
         validity: share of ``texts`` that parse and satisfy the schema (``None`` without a schema).
+        privacy_redraws: rows the privacy guard had drawn again (``None`` without ``privacy``).
+        privacy_dropped: rows still rejected after the last re-draw round, left out of ``texts`` and ``records``.
     """
 
     texts: list[str]
     latents: torch.Tensor
     records: Any = None
     validity: float | None = None
+    privacy_redraws: int | None = None
+    privacy_dropped: int | None = None
 
 
 @contextlib.contextmanager
@@ -76,10 +81,13 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
             Default: a reference to ``decoder``.
         strict (`bool`, defaults to `True`): a ``decoder`` whose weights differ from ``decoder_reference`` raises
             :class:`DecoderMismatchError`; ``False`` allows a deliberate swap, with a warning.
+        privacy_guard ([`PrivacyGuard`], *optional*): hashes of the training rows (and, if opted in, DCR reference
+            rows) for ``pipe(..., privacy=...)``; training fits it.
     """
 
     model_cpu_offload_seq = "denoiser->vae->decoder"
-    _optional_components = ["encoder_tokenizer", "decoder"]
+    _optional_components = ["encoder_tokenizer", "decoder", "privacy_guard"]
+    _exclude_from_cpu_offload = ["privacy_guard"]  # read as data, never run: offload hooks would empty it
 
     def __init__(
         self,
@@ -95,6 +103,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         card_metadata: dict | None = None,
         decoder_reference: DecoderReference | dict | None = None,
         strict: bool = True,
+        privacy_guard: PrivacyGuard | None = None,
     ):
         super().__init__()
         if vae.config.latent_dim != denoiser.config.latent_dim:
@@ -112,7 +121,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         decoder.requires_grad_(False)
         self.register_modules(
             vae=vae, denoiser=denoiser, scheduler=scheduler, decoder=decoder.eval(), tokenizer=tokenizer,
-            encoder_tokenizer=encoder_tokenizer,
+            encoder_tokenizer=encoder_tokenizer, privacy_guard=privacy_guard,
         )
         self.register_to_config(decoder_reference=reference.to_dict())
         self._schema = None
@@ -425,6 +434,8 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         constrained: bool | None = None,
         fixed_values: dict | list[dict] | None = None,
         output_type: str = "text",
+        privacy: str | None = None,
+        max_privacy_rounds: int = 10,
         return_dict: bool = True,
         **generate_kwargs,
     ) -> LatentDiffusionLMPipelineOutput | tuple:
@@ -450,6 +461,10 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
                 parses and respects column kinds, category sets and ranges.
             fixed_values: ``{column: value}`` forced in every record, or one such dict per record.
             output_type: ``"text"``, ``"records"`` (list of dicts) or ``"pandas"`` (DataFrame).
+            privacy: ``"reject_copies"`` re-draws rows equal to a training row; ``"dcr"`` also rows closer to their
+                nearest training row than the threshold calibrated at fit time (see :class:`PrivacyGuard`). Rows are
+                re-drawn from fresh latents for up to ``max_privacy_rounds`` rounds; rows still rejected are left
+                out. ``privacy_redraws`` and ``privacy_dropped`` in the output count them.
             generate_kwargs: passed to the LM's ``generate`` (e.g. ``cache_implementation="static"``).
         """
         if not isinstance(num_samples, int) or num_samples < 1:
@@ -458,6 +473,12 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
             raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}.")
         if output_type != "text" and self.schema is None:
             raise ValueError(f"output_type={output_type!r} needs a schema; this pipeline has none.")
+        if privacy is not None:
+            if self.schema is None or self.privacy_guard is None:
+                raise ValueError(f"privacy={privacy!r} needs a schema and a privacy guard, which training fits; this "
+                                 "pipeline lacks one. Attach one: pipe.register_modules(privacy_guard="
+                                 "PrivacyGuard.fit(pipe.schema, pipe.schema.records(training_data))).")
+            self.privacy_guard.check_mode(privacy)
         constrained = self.schema is not None if constrained is None else constrained
         condition = self._latent_condition(conditions, num_samples, constrained and hard_conditions)
         if conditions and constrained and hard_conditions:
@@ -467,13 +488,28 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
             latents = self.sample_latents(num_samples, num_inference_steps, generator, condition, guidance_scale)
         elif latents.shape[0] != num_samples:
             raise ValueError(f"latents has {latents.shape[0]} rows but num_samples={num_samples}.")
-        texts = self.decode(latents, batch_size=batch_size, max_new_tokens=max_new_tokens, do_sample=do_sample,
-                            temperature=temperature, top_p=top_p, constrained=constrained,
-                            fixed_values=fixed_values, generator=generator, **generate_kwargs)
+        decode_options = dict(batch_size=batch_size, max_new_tokens=max_new_tokens, do_sample=do_sample,
+                              temperature=temperature, top_p=top_p, constrained=constrained, generator=generator,
+                              **generate_kwargs)
+        texts = self.decode(latents, fixed_values=fixed_values, **decode_options)
+        guarded = None
+        if privacy is not None:
+            def redraw(rows):
+                new = self.sample_latents(len(rows), num_inference_steps, generator,
+                                          None if condition is None else condition[rows], guidance_scale)
+                values = [fixed_values[row] for row in rows] if isinstance(fixed_values, list) else fixed_values
+                return self.decode(new, fixed_values=values, **decode_options), new
+
+            guarded = redraw_rejected(texts, latents, lambda found: rejected_texts(
+                self.privacy_guard, self.schema, found, privacy), redraw, max_privacy_rounds)
+            texts, latents = guarded.texts, guarded.latents
         records, validity = (None, None) if self.schema is None else self._parse(texts)
         if output_type == "text":
             records = None
         elif output_type == "pandas":
             records = self.schema.records_to_frame(records)
-        output = LatentDiffusionLMPipelineOutput(texts=texts, latents=latents, records=records, validity=validity)
+        output = LatentDiffusionLMPipelineOutput(
+            texts=texts, latents=latents, records=records, validity=validity,
+            privacy_redraws=None if guarded is None else guarded.redraws,
+            privacy_dropped=None if guarded is None else guarded.dropped)
         return output if return_dict else output.to_tuple()

@@ -19,6 +19,7 @@ from ..data import tokenize_records
 from ..data.condition_encoder import ConditionEncoder
 from ..modeling import LatentDenoiserMLP
 from ..pipelines import LatentDiffusionLMPipeline
+from ..privacy import PrivacyGuard
 from .checkpointing import load_progress, resolve_checkpoint, save_atomically, save_pretrained_atomically
 from .vae_training import TrainedVAE
 
@@ -45,6 +46,11 @@ class DiffusionTrainingConfig:
     mixed_precision: str = field(default="no", metadata={"help": "mixed precision", "choices": ("no", "fp16", "bf16")})
     resume_from_checkpoint: str | None = field(
         default=None, metadata={"help": "'latest' or a checkpoint folder to continue stage 2 from"})
+    privacy_reference: bool = field(default=False, metadata={"help": (
+        "keep encoded training rows with the pipeline so that sampling with privacy='dcr' can measure distances "
+        "to them (whoever gets the pipeline gets these rows); without it only hashes of the rows are stored")})
+    privacy_quantile: float = field(default=5.0, metadata={"help": (
+        "percentile of held-back training rows' distances to the others below which privacy='dcr' re-draws a row")})
 
 
 class EDMObjective(nn.Module):
@@ -91,7 +97,8 @@ def train_diffusion(config: DiffusionTrainingConfig, trained: TrainedVAE | None 
     set_seed(config.seed)
     trained = trained or TrainedVAE.load(config.vae_dir)
     vae, side, frame = trained.components.vae, trained.components.side, trained.frame
-    texts = [trained.schema.to_text(record) for record in trained.schema.records(frame)]
+    records = trained.schema.records(frame)
+    texts = [trained.schema.to_text(record) for record in records]
     latents = vae.to(accelerator.device).eval().encode_texts(texts, side.tokenizer, side.encoder_tokenizer).cpu()
 
     conditions, encoder = None, None
@@ -162,6 +169,8 @@ def train_diffusion(config: DiffusionTrainingConfig, trained: TrainedVAE | None 
         decoder=side.decoder.cpu(), tokenizer=side.tokenizer, encoder_tokenizer=side.encoder_tokenizer,
         schema=trained.schema, conditioning=encoder.to_dict() if encoder else None,
         max_new_tokens=decoding_budget(texts, side.tokenizer), decoder_reference=reference,
+        privacy_guard=PrivacyGuard.fit(trained.schema, records, keep_reference=config.privacy_reference,
+                                       quantile=config.privacy_quantile, seed=config.seed),
         card_metadata={
             "data": f"{len(frame)} rows of `{Path(trained.config.data).name}` ({len(trained.schema.names)} columns).",
             "decoder": reference.describe(),

@@ -15,7 +15,7 @@ from conftest import record_batch
 def test_lora_on_injector_trains_saves_and_reloads(tmp_path, tokenizer, training_records):
     pipe = tiny_pipeline()
     pipe.vae.save_pretrained(tmp_path / "base")
-    batch = record_batch(training_records[:8], tokenizer)
+    batch = {**record_batch(training_records[:8], tokenizer), "decoder": pipe.decoder}
     with torch.no_grad():
         base_loss = pipe.vae.eval()(**batch).reconstruction_loss
 
@@ -39,7 +39,6 @@ def test_lora_on_injector_trains_saves_and_reloads(tmp_path, tokenizer, training
     assert saved == ["README.md", "adapter_config.json", "adapter_model.safetensors"]
 
     base = LatentVAEModel.from_pretrained(tmp_path / "base")
-    base.attach_decoder(pipe.decoder)
     reloaded = PeftModel.from_pretrained(base, tmp_path / "adapter").eval()
     with torch.no_grad():
         assert torch.equal(reloaded(**batch).reconstruction_loss, tuned_loss)

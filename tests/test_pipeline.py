@@ -101,3 +101,11 @@ def test_transformers_pipeline_task(tmp_path):
     rows = generator(num_samples=2, max_new_tokens=8, generator=torch.Generator().manual_seed(0))
     assert [row["generated_text"] for row in rows] == sample(pipe, num_samples=2, max_new_tokens=8,
                                                              num_inference_steps=20).texts
+
+
+def test_model_cpu_offload_samples_the_same_records():
+    pipe = tiny_pipeline()
+    expected = sample(pipe)
+    pipe.enable_model_cpu_offload(device="cpu")  # diffusers' offload hooks; on a GPU machine device="cuda"
+    actual = sample(pipe)
+    assert actual.texts == expected.texts and torch.equal(actual.latents, expected.latents)

@@ -12,6 +12,7 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.schedulers import EDMDPMSolverMultistepScheduler, EDMEulerScheduler
 from diffusers.utils import BaseOutput, logging
+from diffusers.utils.torch_utils import randn_tensor
 from huggingface_hub import HfApi
 from transformers import LogitsProcessorList, PreTrainedModel
 
@@ -244,12 +245,11 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         With ``condition`` (indices per conditioning column) and ``guidance_scale != 1``, classifier-free guidance
         mixes the conditional and unconditional predictions: ``F_u + w (F_c - F_u)``.
         """
-        denoiser, device = self.denoiser, self.denoiser.device
-        dtype = next(denoiser.parameters()).dtype
+        denoiser, device = self.denoiser, self._execution_device
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         shape = (num_samples, denoiser.config.latent_dim)
-        latents = torch.randn(shape, generator=generator, device=generator.device if generator else device,
-                              dtype=dtype).to(device) * self.scheduler.init_noise_sigma
+        latents = randn_tensor(shape, generator=generator, device=device, dtype=denoiser.dtype)
+        latents = latents * self.scheduler.init_noise_sigma
         guided = condition is not None and guidance_scale != 1.0
         null = denoiser.null_condition(num_samples) if guided else None
         for t in self.scheduler.timesteps:
@@ -313,7 +313,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         if do_sample:
             options.update(temperature=temperature, top_p=top_p, top_k=0)
         start_token, texts, truncated = decoder_start_token_id(self.tokenizer), [], 0
-        with _seeded(generator, self.decoder.device):
+        with _seeded(generator, self._execution_device):
             for start in self.progress_bar(range(0, len(latents), batch_size)):
                 stop = min(start + batch_size, len(latents))
                 processors = self._logits_processors(constrained, fixed_values, start, stop)
@@ -368,7 +368,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         condition = None
         if encoder is not None:
             condition = encoder.encode_rows([{c: r.get(c) for c in encoder.columns} for r in given])
-            condition = condition.to(self.denoiser.device)
+            condition = condition.to(self._execution_device)
         latents = self.sample_latents(len(given), num_inference_steps, generator, condition, guidance_scale)
         decode_kwargs.setdefault("do_sample", True)
         texts = self.decode(latents, constrained=True, fixed_values=given, generator=generator, **decode_kwargs)
@@ -391,12 +391,12 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
                 f"Conditions on {sorted(set(conditions) - set(steerable))} need constrained decoding (a schema) or a "
                 "denoiser trained to condition on them (ldlm fit --condition-columns)."
             )
-        return encoder.encode(steerable, num_samples).to(self.denoiser.device) if steerable else None
+        return encoder.encode(steerable, num_samples).to(self._execution_device) if steerable else None
 
     def auto_batch_size(self, max_new_tokens: int, memory_fraction: float = 0.7, cpu_batch_size: int = 64) -> int:
         """Rows decoded together: on a GPU as many as the KV cache and logits fit in ``memory_fraction`` of the
         free memory (large batches are what makes decoding fast); on a CPU ``cpu_batch_size``."""
-        device = self.decoder.device
+        device = self._execution_device
         if device.type != "cuda":
             return cpu_batch_size
         config = self.vae.config

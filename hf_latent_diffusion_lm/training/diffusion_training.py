@@ -84,6 +84,90 @@ def decoding_budget(texts: list[str], tokenizer) -> int:
     return max(int(longest_tokens * 1.25), int(max(map(len, texts)) * 1.5)) + 16
 
 
+@dataclass
+class LatentTrainingSet:
+    """Stage 1's latents, normalised, with their condition indices and a fixed held-out tenth."""
+
+    latents: torch.Tensor
+    conditions: torch.LongTensor | None
+    train_index: torch.LongTensor
+    held_out: torch.LongTensor
+
+    @classmethod
+    def split(cls, latents, conditions, seed: int) -> "LatentTrainingSet":
+        order = torch.randperm(len(latents), generator=torch.Generator().manual_seed(seed)).to(latents.device)
+        held_out = order[: max(1, len(order) // 10)]
+        return cls(latents, conditions, order[len(held_out):] if len(order) > 10 else order, held_out)
+
+    def rows(self, index):
+        return self.latents[index], self.conditions[index] if self.conditions is not None else None
+
+
+def fit_denoiser(config: DiffusionTrainingConfig, accelerator, denoiser: LatentDenoiserMLP,
+                 data: LatentTrainingSet) -> tuple[LatentDenoiserMLP, float]:
+    """The EDM training loop: one global batch per step split over the processes, the held-out loss every
+    ``eval_every`` steps (the best denoiser is kept), atomic checkpoints. Returns the best denoiser and its loss."""
+    objective = EDMObjective(denoiser)
+    optimizer = torch.optim.AdamW(denoiser.parameters(), lr=config.learning_rate)
+    objective, optimizer = accelerator.prepare(objective, optimizer)
+    model, device = accelerator.unwrap_model(objective).denoiser, accelerator.device
+    state = Path(config.output_dir) / "training"  # kept inside the pipeline directory when it is saved
+    checkpoints, best_dir = state / "diffusion-checkpoints", state / "denoiser"
+    progress = {"step": 0, "best_loss": float("inf")}
+    if config.resume_from_checkpoint:
+        checkpoint = resolve_checkpoint(checkpoints, config.resume_from_checkpoint)
+        accelerator.load_state(str(checkpoint))
+        progress = load_progress(checkpoint)
+
+    def held_out_loss() -> float:
+        fixed = torch.Generator(device=device).manual_seed(config.seed)  # same noise each time: comparable
+        model.eval()
+        with torch.no_grad():
+            loss = model.edm_loss(*data.rows(data.held_out), fixed)
+        model.train()
+        return loss.item()
+
+    bar = tqdm(total=config.max_steps, initial=progress["step"], desc="diffusion",
+               disable=not accelerator.is_main_process)
+    while progress["step"] < config.max_steps:
+        progress["step"] += 1
+        step = progress["step"]
+        index, noise = global_batch(model, len(data.train_index), config.batch_size, config.seed, step)
+        shard = slice(accelerator.process_index, None, accelerator.num_processes)
+        loss = objective(*data.rows(data.train_index[index[shard].to(device)]), noise[shard])
+        accelerator.backward(loss)
+        optimizer.step()
+        optimizer.zero_grad()
+        bar.update(1)
+        if step % config.eval_every == 0 or step == config.max_steps:
+            value = held_out_loss()
+            bar.set_postfix(held_out=f"{value:.4f}")
+            if value < progress["best_loss"]:
+                progress["best_loss"] = value
+                if accelerator.is_main_process:
+                    save_pretrained_atomically(model, best_dir)
+        if step % config.checkpoint_every == 0 or step == config.max_steps:
+            save_atomically(accelerator, checkpoints, step, config.checkpoints_total_limit, progress=progress)
+    bar.close()
+    accelerator.wait_for_everyone()
+    best = LatentDenoiserMLP.from_pretrained(best_dir) if best_dir.exists() else model
+    return best.eval().cpu(), progress["best_loss"]
+
+
+def card_metadata(trained: TrainedVAE, config: DiffusionTrainingConfig, best_loss: float) -> dict:
+    """What the model card says about the data and the training run."""
+    side, vae_config = trained.components.side, trained.config
+    return {
+        "data": f"{len(trained.frame)} rows of `{Path(vae_config.data).name}` ({len(trained.schema.names)} columns).",
+        "decoder": side.reference.describe(),
+        **({"encoder": side.encoder_source.card_name} if side.encoder_source else {}),
+        "training": {"preset": vae_config.preset, "vae_steps": vae_config.max_steps,
+                     "batch_size": vae_config.batch_size, "learning_rate": vae_config.learning_rate,
+                     "beta": f"{vae_config.max_beta} -> {vae_config.min_beta} (x{vae_config.beta_factor})",
+                     "diffusion_steps": config.max_steps, "best_denoiser_loss": round(best_loss, 4)},
+    }
+
+
 def train_diffusion(config: DiffusionTrainingConfig, trained: TrainedVAE | None = None) -> LatentDiffusionLMPipeline:
     """Train the denoiser on stage 1's latents and save the whole pipeline to ``output_dir``.
 
@@ -104,82 +188,22 @@ def train_diffusion(config: DiffusionTrainingConfig, trained: TrainedVAE | None 
     conditions, encoder = None, None
     if config.condition_columns:
         encoder = ConditionEncoder.fit(frame, config.condition_columns, num_bins=config.condition_bins)
-        conditions = encoder.encode_frame(frame)
+        conditions = encoder.encode_frame(frame).to(accelerator.device)
     denoiser = LatentDenoiserMLP(latent_dim=vae.config.latent_dim, hidden_dim=config.hidden_dim,
                                  num_layers=config.num_layers,
                                  condition_num_classes=encoder.num_classes if encoder else None)
     denoiser.set_latent_statistics(latents.mean(0), latents.std(0))
-    device = accelerator.device
-    normalized = denoiser.normalize(latents).to(device)
-    conditions = conditions.to(device) if conditions is not None else None
-    order = torch.randperm(len(normalized), generator=torch.Generator().manual_seed(config.seed)).to(device)
-    held_out = order[: max(1, len(order) // 10)]
-    train_index = order[len(held_out):] if len(order) > 10 else order
+    data = LatentTrainingSet.split(denoiser.normalize(latents).to(accelerator.device), conditions, config.seed)
+    best, best_loss = fit_denoiser(config, accelerator, denoiser, data)
 
-    objective = EDMObjective(denoiser)
-    optimizer = torch.optim.AdamW(denoiser.parameters(), lr=config.learning_rate)
-    objective, optimizer = accelerator.prepare(objective, optimizer)
-    model = accelerator.unwrap_model(objective).denoiser
-    state = Path(config.output_dir) / "training"  # kept inside the pipeline directory when it is saved
-    checkpoints, best_dir = state / "diffusion-checkpoints", state / "denoiser"
-    progress = {"step": 0, "best_loss": float("inf")}
-    if config.resume_from_checkpoint:
-        checkpoint = resolve_checkpoint(checkpoints, config.resume_from_checkpoint)
-        accelerator.load_state(str(checkpoint))
-        progress = load_progress(checkpoint)
-
-    def held_out_loss() -> float:
-        fixed = torch.Generator(device=device).manual_seed(config.seed)  # same noise each time: comparable
-        model.eval()
-        with torch.no_grad():
-            loss = model.edm_loss(normalized[held_out], conditions[held_out] if conditions is not None else None,
-                                  fixed)
-        model.train()
-        return loss.item()
-
-    bar = tqdm(total=config.max_steps, initial=progress["step"], desc="diffusion",
-               disable=not accelerator.is_main_process)
-    while progress["step"] < config.max_steps:
-        progress["step"] += 1
-        step = progress["step"]
-        index, noise = global_batch(model, len(train_index), config.batch_size, config.seed, step)
-        shard = slice(accelerator.process_index, None, accelerator.num_processes)
-        index = train_index[index[shard].to(device)]
-        loss = objective(normalized[index], conditions[index] if conditions is not None else None, noise[shard])
-        accelerator.backward(loss)
-        optimizer.step()
-        optimizer.zero_grad()
-        bar.update(1)
-        if step % config.eval_every == 0 or step == config.max_steps:
-            value = held_out_loss()
-            bar.set_postfix(held_out=f"{value:.4f}")
-            if value < progress["best_loss"]:
-                progress["best_loss"] = value
-                if accelerator.is_main_process:
-                    save_pretrained_atomically(model, best_dir)
-        if step % config.checkpoint_every == 0 or step == config.max_steps:
-            save_atomically(accelerator, checkpoints, step, config.checkpoints_total_limit, progress=progress)
-    bar.close()
-    accelerator.wait_for_everyone()
-    best = LatentDenoiserMLP.from_pretrained(best_dir) if best_dir.exists() else model
-
-    reference = side.reference
     pipe = LatentDiffusionLMPipeline(
-        vae=vae, denoiser=best.eval().cpu(), scheduler=EDMDPMSolverMultistepScheduler(),
+        vae=vae, denoiser=best, scheduler=EDMDPMSolverMultistepScheduler(),
         decoder=side.decoder.cpu(), tokenizer=side.tokenizer, encoder_tokenizer=side.encoder_tokenizer,
         schema=trained.schema, conditioning=encoder.to_dict() if encoder else None,
-        max_new_tokens=decoding_budget(texts, side.tokenizer), decoder_reference=reference,
+        max_new_tokens=decoding_budget(texts, side.tokenizer), decoder_reference=side.reference,
         privacy_guard=PrivacyGuard.fit(trained.schema, records, keep_reference=config.privacy_reference,
                                        quantile=config.privacy_quantile, seed=config.seed),
-        card_metadata={
-            "data": f"{len(frame)} rows of `{Path(trained.config.data).name}` ({len(trained.schema.names)} columns).",
-            "decoder": reference.describe(),
-            **({"encoder": side.encoder_source.card_name} if side.encoder_source else {}),
-            "training": {"preset": trained.config.preset, "vae_steps": trained.config.max_steps,
-                         "batch_size": trained.config.batch_size, "learning_rate": trained.config.learning_rate,
-                         "beta": f"{trained.config.max_beta} -> {trained.config.min_beta} (x{trained.config.beta_factor})",
-                         "diffusion_steps": config.max_steps, "best_denoiser_loss": round(progress["best_loss"], 4)},
-        },
+        card_metadata=card_metadata(trained, config, best_loss),
     )
     if accelerator.is_main_process:
         save_pretrained_atomically(pipe, config.output_dir, keep=("training",))

@@ -43,6 +43,8 @@ class Preset:
     latent_dim: int
     num_soft_tokens: int
     injector_hidden_size: int
+    vae_steps: int  # default optimizer steps of stage 1 (the VAE) ...
+    diffusion_steps: int  # ... and of stage 2 (the denoiser): a smoke test for tiny, a real fit otherwise
 
 
 def installed_package_dir(package: str, pip_name: str) -> str:
@@ -70,11 +72,12 @@ def smollm2_source() -> ModelSource:
 
 
 PRESETS = {
-    "tiny": lambda: Preset(None, None, latent_dim=16, num_soft_tokens=4, injector_hidden_size=128),
+    "tiny": lambda: Preset(None, None, latent_dim=16, num_soft_tokens=4, injector_hidden_size=128, vae_steps=30,
+                           diffusion_steps=60),
     "small": lambda: Preset(minilm_source(), smollm2_source(), latent_dim=64, num_soft_tokens=16,
-                            injector_hidden_size=512),
+                            injector_hidden_size=512, vae_steps=2000, diffusion_steps=3000),
     "base": lambda: Preset(ModelSource(MINILM_HUB_ID), ModelSource(SMOLLM2_HUB_ID), latent_dim=64, num_soft_tokens=16,
-                           injector_hidden_size=1024),
+                           injector_hidden_size=1024, vae_steps=2000, diffusion_steps=3000),
 }
 
 

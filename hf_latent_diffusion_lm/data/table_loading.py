@@ -135,6 +135,17 @@ def _read_json_lines(path: Path, read_options: dict) -> pd.DataFrame:
     return frame
 
 
+def read_options_from_json(text: str | None) -> dict:
+    """The pandas read options a ``--read-options`` JSON object holds (``None``: none)."""
+    try:
+        options = json.loads(text or "{}")
+    except ValueError as error:
+        raise ValueError(f"--read-options is not JSON ({error}): {text!r}.") from None
+    if not isinstance(options, dict):
+        raise ValueError(f'--read-options must be a JSON object such as {{"sep": ";"}}, got {text!r}.')
+    return options
+
+
 def _read_file(path: Path, format: str | None, column_names: Sequence[str] | None, read_options: dict) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"No table file at {str(path)!r}.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Sequence
 import pandas as pd
 from pandas.api import types as pdtypes
 
+from ..errors import UnknownColumnError
 from . import record_format
 from .table_loading import read_table
 
@@ -346,7 +347,7 @@ class TableSchema:
         for column in self.columns:
             if column.name == name:
                 return column
-        raise KeyError(f"Unknown column {name!r}; the schema's columns are {self.names}.")
+        raise UnknownColumnError(f"Unknown column {name!r}; the schema's columns are {self.names}.")
 
     # -- inference and storage ------------------------------------------------------------------------------
     @classmethod
@@ -398,7 +399,15 @@ class TableSchema:
             kind = entry.pop("kind")
             if kind not in COLUMN_TYPES:
                 raise ValueError(f"Unknown column kind {kind!r} in schema; known kinds: {sorted(COLUMN_TYPES)}.")
-            columns.append(COLUMN_TYPES[kind](**entry))
+            try:
+                columns.append(COLUMN_TYPES[kind](**entry))
+            except TypeError as error:
+                known = [f.name for f in fields(COLUMN_TYPES[kind]) if f.init]
+                raise ValueError(f"Bad schema entry for column {entry.get('name')!r}: {error}; a {kind} column has "
+                                 f"the keys {['kind', *known]}.") from None
+        extra = sorted(set(data) - {"columns", "target"})
+        if extra:
+            raise ValueError(f"Unknown schema key(s) {extra}; a schema has 'columns' and 'target'.")
         return cls(tuple(columns), data.get("target"))
 
     def save(self, path: str | Path) -> None:
@@ -406,7 +415,10 @@ class TableSchema:
 
     @classmethod
     def load(cls, path: str | Path) -> "TableSchema":
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (ValueError, KeyError, AttributeError) as error:
+            raise ValueError(f"{str(path)!r} is not a valid schema file: {error}") from None
 
     # -- records --------------------------------------------------------------------------------------------
     def records(self, data, **read_options) -> list[dict]:

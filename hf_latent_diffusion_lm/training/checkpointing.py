@@ -51,16 +51,25 @@ def save_atomically(accelerator, root: str | os.PathLike, step: int, keep: int =
 
 
 def save_pretrained_atomically(model, directory: str | os.PathLike, **kwargs) -> None:
-    """``model.save_pretrained`` into a temporary sibling folder, then swap it in."""
+    """``model.save_pretrained`` into a temporary sibling folder, then swap each saved entry into ``directory``.
+
+    Entry by entry, not the whole folder: whatever else ``directory`` holds (a user's files, training state) stays.
+    """
     directory = Path(directory)
     temporary = directory.with_name(f".{directory.name}.tmp")
     shutil.rmtree(temporary, ignore_errors=True)
     model.save_pretrained(temporary, **kwargs)
-    if directory.exists():
-        old = directory.with_name(f".{directory.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(directory, old)
+    if not directory.exists():
         os.replace(temporary, directory)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(temporary, directory)
+        return
+    for entry in sorted(temporary.iterdir()):
+        target = directory / entry.name
+        if target.is_dir() and not target.is_symlink():
+            old = directory / f".{entry.name}.old"
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+            os.replace(entry, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(entry, target)
+    temporary.rmdir()

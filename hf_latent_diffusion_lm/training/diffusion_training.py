@@ -18,7 +18,9 @@ from ..data import TableSchema, tokenize_records
 from ..data.condition_encoder import ConditionEncoder
 from ..modeling import LatentDenoiserMLP, LatentVAEModel
 from ..pipelines import LatentDiffusionLMPipeline
+from ..pretrained import resolve_preset
 from .checkpointing import save_pretrained_atomically
+from .option_checks import check_diffusion_options
 from .vae_training import VAETrainingConfig, load_training_table, vae_components
 
 
@@ -34,10 +36,13 @@ class DiffusionTrainingConfig:
     num_layers: int = 4
     batch_size: int = 256
     learning_rate: float = 1e-3
-    max_steps: int = 3000
+    max_steps: int | None = None  # None: the preset's default
     eval_every: int = 100
     seed: int = 0
     mixed_precision: str = "no"
+
+    def __post_init__(self):
+        check_diffusion_options(self)
 
 
 def train_diffusion(config: DiffusionTrainingConfig) -> LatentDiffusionLMPipeline:
@@ -46,6 +51,7 @@ def train_diffusion(config: DiffusionTrainingConfig) -> LatentDiffusionLMPipelin
     set_seed(config.seed)
     stage1 = Path(config.vae_dir)
     vae_config = VAETrainingConfig(**json.loads((stage1 / "training_config.json").read_text()))
+    max_steps = config.max_steps or resolve_preset(vae_config.preset).diffusion_steps
     schema = TableSchema.load(stage1 / "schema.json")
     frame = load_training_table(vae_config)
     components = vae_components(vae_config)
@@ -86,14 +92,14 @@ def train_diffusion(config: DiffusionTrainingConfig) -> LatentDiffusionLMPipelin
         return loss.item()
 
     best_loss, best_state = float("inf"), None
-    for step in tqdm(range(1, config.max_steps + 1), desc="diffusion", disable=not accelerator.is_main_process):
+    for step in tqdm(range(1, max_steps + 1), desc="diffusion", disable=not accelerator.is_main_process):
         index = train_index[torch.randint(0, len(train_index), (config.batch_size,), generator=generator)].to(device)
         loss = accelerator.unwrap_model(denoiser).edm_loss(
             normalized[index], conditions[index] if conditions is not None else None)
         accelerator.backward(loss)
         optimizer.step()
         optimizer.zero_grad()
-        if step % config.eval_every == 0 or step == config.max_steps:
+        if step % config.eval_every == 0 or step == max_steps:
             value = held_out_loss()
             if value < best_loss:
                 best_loss, best_state = value, copy.deepcopy(accelerator.unwrap_model(denoiser).state_dict())
@@ -118,7 +124,7 @@ def train_diffusion(config: DiffusionTrainingConfig) -> LatentDiffusionLMPipelin
             "training": {"preset": vae_config.preset, "vae_steps": vae_config.max_steps,
                          "batch_size": vae_config.batch_size, "learning_rate": vae_config.learning_rate,
                          "beta": f"{vae_config.max_beta} -> {vae_config.min_beta} (x{vae_config.beta_factor})",
-                         "diffusion_steps": config.max_steps, "best_denoiser_loss": round(best_loss, 4)},
+                         "diffusion_steps": max_steps, "best_denoiser_loss": round(best_loss, 4)},
         },
     )
     if accelerator.is_main_process:

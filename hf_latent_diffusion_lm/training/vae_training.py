@@ -15,10 +15,13 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..data import TableSchema, build_record_dataset, collate_records, read_table
+from ..data.table_loading import read_options_from_json
+from ..errors import UnknownColumnError
 from ..modeling import LatentVAEModel
 from .beta_schedule import BetaDecision, DecreasingBetaSchedule
 from .checkpointing import resolve_checkpoint, save_atomically, save_pretrained_atomically
 from .components import build_vae_components
+from .option_checks import check_vae_options
 
 
 @dataclass
@@ -43,7 +46,7 @@ class VAETrainingConfig:
     batch_size: int = 16
     gradient_accumulation_steps: int = 1
     learning_rate: float = 1e-3
-    max_steps: int = 1000
+    max_steps: int | None = None  # None: the preset's default
     eval_every: int = 50
     checkpoint_every: int = 100
     keep_checkpoints: int = 2
@@ -56,6 +59,9 @@ class VAETrainingConfig:
     mixed_precision: str = "no"
     seed: int = 0
     resume_from_checkpoint: str | None = None
+
+    def __post_init__(self):
+        check_vae_options(self)
 
 
 class TrainingProgress:
@@ -74,11 +80,12 @@ class TrainingProgress:
 
 def load_training_table(config: VAETrainingConfig):
     """The table to learn, restricted to the chosen columns and rows (both stages read it the same way)."""
-    frame = read_table(config.data, **json.loads(config.read_options or "{}"))
+    frame = read_table(config.data, **read_options_from_json(config.read_options))
     if config.columns:
         unknown = [c for c in config.columns if c not in frame.columns]
         if unknown:
-            raise KeyError(f"Unknown column(s) {unknown}; the data has: {', '.join(map(str, frame.columns))}.")
+            raise UnknownColumnError(f"Unknown column(s) {unknown} in --columns; the data has: "
+                                     f"{', '.join(map(str, frame.columns))}.")
         frame = frame[list(config.columns)]
     if config.max_rows:
         frame = frame.head(config.max_rows)

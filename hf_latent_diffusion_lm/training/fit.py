@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..pipelines import LatentDiffusionLMPipeline
 from .diffusion_training import DiffusionTrainingConfig, train_diffusion
-from .option_checks import check_condition_columns
+from .option_checks import check_training_table
 from .output_directory import check_output_directory
 from .vae_training import VAETrainingConfig, load_training_table, train_vae
 
@@ -43,6 +43,6 @@ def fit_pipeline(
     if path is not data:
         stage1.mkdir(parents=True, exist_ok=True)
         data.to_parquet(path)
-    check_condition_columns(load_training_table(vae_config).columns, condition_columns)
+    check_training_table(load_training_table(vae_config), condition_columns)
     train_vae(vae_config)
     return train_diffusion(diffusion_config)

@@ -12,6 +12,7 @@ from ..pretrained import resolve_preset
 DIFFUSION_FLAGS = {"max_steps": "--diffusion-steps"}
 MIXED_PRECISION = ("no", "fp16", "bf16")
 INJECTION_METHODS = ("soft_prompt", "memory", "embedding")
+MIN_ROWS = 2  # the latent statistics (a standard deviation) and a validation split need two rows
 
 
 def _flag(name: str, flags: dict) -> str:
@@ -63,8 +64,11 @@ def check_diffusion_options(config) -> None:
     _check_choice(config, "mixed_precision", MIXED_PRECISION, DIFFUSION_FLAGS)
 
 
-def check_condition_columns(columns, condition_columns) -> None:
-    """Condition columns must be columns of the training table (checked before stage 1, not after it)."""
-    unknown = [name for name in condition_columns or [] if name not in columns]
+def check_training_table(frame, condition_columns) -> None:
+    """Before stage 1: the table has rows enough to learn a distribution from, and the condition columns exist."""
+    if len(frame) < MIN_ROWS:
+        raise ValueError(f"The training table has {len(frame)} row(s); a generator needs at least {MIN_ROWS} rows to "
+                         "learn a distribution from.")
+    unknown = [name for name in condition_columns or [] if name not in frame.columns]
     if unknown:
-        raise ValueError(f"Unknown --condition-columns {unknown}; the training columns are {list(columns)}.")
+        raise ValueError(f"Unknown --condition-columns {unknown}; the training columns are {list(frame.columns)}.")

@@ -1,13 +1,19 @@
-"""Crash-safe checkpoints: write to a temporary folder, then rename, so a checkpoint is never half written."""
+"""Crash-safe checkpoints: write to a temporary folder, then rename, so a checkpoint is never half written.
+
+Training progress (step counters, the β schedule) is kept as JSON inside each checkpoint folder rather than through
+accelerate's custom-state path, which pickles it and needs ``torch.load(weights_only=False)`` to read it back.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 from pathlib import Path
 
 CHECKPOINT_PATTERN = re.compile(r"^step-(\d+)$")
+TRAINING_STATE = "training_state.json"
 
 
 def checkpoint_dirs(root: str | os.PathLike) -> list[Path]:
@@ -32,8 +38,12 @@ def resolve_checkpoint(root: str | os.PathLike, requested: str) -> Path:
     return path
 
 
-def save_atomically(accelerator, root: str | os.PathLike, step: int, keep: int = 2) -> Path:
-    """``accelerator.save_state`` into ``root/step-N`` via a temporary folder and a rename; keeps the last ``keep``."""
+def save_atomically(accelerator, root: str | os.PathLike, step: int, keep: int = 2,
+                    training_state: dict | None = None) -> Path:
+    """``accelerator.save_state`` into ``root/step-N`` via a temporary folder and a rename; keeps the last ``keep``.
+
+    ``training_state`` (JSON values) is written next to the weights as ``training_state.json``.
+    """
     root = Path(root)
     final, temporary = root / f"step-{step}", root / f".step-{step}.tmp"
     if accelerator.is_main_process:
@@ -42,12 +52,22 @@ def save_atomically(accelerator, root: str | os.PathLike, step: int, keep: int =
     accelerator.save_state(str(temporary))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        if training_state is not None:
+            (temporary / TRAINING_STATE).write_text(json.dumps(training_state, indent=2, allow_nan=False))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(temporary, final)
         for old in checkpoint_dirs(root)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
     return final
+
+
+def read_training_state(checkpoint: str | os.PathLike) -> dict:
+    """The ``training_state`` a checkpoint was saved with."""
+    path = Path(checkpoint) / TRAINING_STATE
+    if not path.is_file():
+        raise FileNotFoundError(f"Checkpoint {str(checkpoint)!r} has no {TRAINING_STATE}; it cannot be resumed.")
+    return json.loads(path.read_text())
 
 
 def save_pretrained_atomically(model, directory: str | os.PathLike, **kwargs) -> None:

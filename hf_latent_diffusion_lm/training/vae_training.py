@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -19,7 +18,8 @@ from ..data.table_loading import read_options_from_json
 from ..errors import UnknownColumnError
 from ..modeling import LatentVAEModel
 from .beta_schedule import BetaDecision, DecreasingBetaSchedule
-from .checkpointing import resolve_checkpoint, save_atomically, save_pretrained_atomically
+from .checkpointing import read_training_state, resolve_checkpoint, save_atomically, save_pretrained_atomically
+from .loss_log import open_loss_log
 from .components import build_vae_components
 from .option_checks import check_vae_options
 
@@ -64,8 +64,11 @@ class VAETrainingConfig:
         check_vae_options(self)
 
 
+LOG_COLUMNS = ["step", "loss", "reconstruction_per_token", "kl", "beta", "val_reconstruction_per_token", "decision"]
+
+
 class TrainingProgress:
-    """Counters that must survive a restart (registered with ``accelerator.register_for_checkpointing``)."""
+    """Counters that must survive a restart (saved as JSON in each checkpoint, see :mod:`.checkpointing`)."""
 
     def __init__(self):
         self.step = 0
@@ -154,18 +157,22 @@ def train_vae(config: VAETrainingConfig) -> LatentVAEModel:
     schedule = DecreasingBetaSchedule(config.max_beta, config.min_beta, config.beta_factor, config.patience,
                                       config.min_delta)
     progress = TrainingProgress()
-    accelerator.register_for_checkpointing(schedule, progress)
     if config.resume_from_checkpoint:
-        accelerator.load_state(str(resolve_checkpoint(output / "checkpoints", config.resume_from_checkpoint)))
+        checkpoint = resolve_checkpoint(output / "checkpoints", config.resume_from_checkpoint)
+        accelerator.load_state(str(checkpoint))
+        state = read_training_state(checkpoint)
+        progress.load_state_dict(state["progress"])
+        schedule.load_state_dict(state["beta_schedule"])
     model = accelerator.unwrap_model(vae)
     best_dir = output / "vae"
-    log_path = output / "vae_log.csv"
-    log_mode = "a" if config.resume_from_checkpoint and log_path.exists() else "w"
-    log = open(log_path, log_mode, newline="") if accelerator.is_main_process else None
-    writer = csv.writer(log) if log else None
-    if writer and log_mode == "w":
-        writer.writerow(["step", "loss", "reconstruction_per_token", "kl", "beta", "val_reconstruction_per_token",
-                         "decision"])
+    log, writer = None, None
+    if accelerator.is_main_process:
+        log, writer = open_loss_log(output / "vae_log.csv", LOG_COLUMNS,
+                                    progress.step if config.resume_from_checkpoint else None)
+
+    def checkpoint_now() -> None:
+        save_atomically(accelerator, output / "checkpoints", progress.step, config.keep_checkpoints,
+                        {"progress": progress.state_dict(), "beta_schedule": schedule.state_dict()})
 
     vae.train()
     bar = tqdm(total=config.max_steps, initial=progress.step, desc="VAE", disable=not accelerator.is_main_process)
@@ -203,14 +210,14 @@ def train_vae(config: VAETrainingConfig) -> LatentVAEModel:
                 writer.writerow(row)
                 log.flush()
             if progress.step % config.checkpoint_every == 0:
-                save_atomically(accelerator, output / "checkpoints", progress.step, config.keep_checkpoints)
+                checkpoint_now()
             if stop or progress.step >= config.max_steps:
                 break
     bar.close()
     if log:
         log.close()
     if progress.step % config.checkpoint_every:
-        save_atomically(accelerator, output / "checkpoints", progress.step, config.keep_checkpoints)
+        checkpoint_now()
     accelerator.wait_for_everyone()
     if not best_dir.exists() and accelerator.is_main_process:
         save_pretrained_atomically(model, best_dir)

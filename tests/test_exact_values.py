@@ -65,3 +65,12 @@ def test_timestamps_with_and_without_a_zone_are_refused_at_inference():
     frame = pd.DataFrame({"t": ["2020-01-01T00:00:00+02:00", "2020-01-02"]})
     with pytest.raises(ValueError, match="'t' mixes timestamps with and without a time zone"):
         TableSchema.infer(frame)
+
+
+def test_codes_with_leading_zeros_stay_text(tmp_path):
+    path = tmp_path / "zip.csv"
+    path.write_text("zip,n\n02139,1\n10001,2\n00501,3\n")
+    frame = read_table(path)
+    assert frame["zip"].tolist() == ["02139", "10001", "00501"] and frame["n"].tolist() == [1, 2, 3]
+    schema = TableSchema.infer(frame)
+    assert schema.to_text(schema.records(frame)[0]) == "{zip: 02139, n: 1}"

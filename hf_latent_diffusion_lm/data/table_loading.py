@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -85,20 +86,28 @@ def _check_unique_names(names: Sequence, source: str) -> None:
         raise ValueError(f"{source} has duplicated column names: {duplicated}. Rename them so each is unique.")
 
 
+LEADING_ZERO = re.compile(r"^[+-]?0[0-9]")
+
+
 def _exact_integers(text: str | None):
     return None if text is None or pd.isna(text) else int(Decimal(text))
 
 
-def _keep_large_integers_exact(frame: pd.DataFrame, read) -> pd.DataFrame:
-    """Integer columns with missing values come back from pandas as float64, which rounds beyond 2**53: read them
-    again as text and hold them as Python ints."""
-    rounded = [name for name in frame.columns
-               if frame[name].dtype.kind == "f" and frame[name].notna().any()
-               and (frame[name].dropna() % 1 == 0).all() and (frame[name].abs() >= 2**53).any()]
-    if rounded:
-        text = read(dtype={name: str for name in rounded})
-        for name in rounded:
-            frame[name] = pd.Series([_exact_integers(value) for value in text[name]], index=frame.index, dtype=object)
+def _keep_numbers_exact(frame: pd.DataFrame, read) -> pd.DataFrame:
+    """Undo what pandas' number parsing loses, from the columns' text: codes with leading zeros (``007``, zip codes)
+    stay text, and integer columns with missing values (float64 to pandas, which rounds beyond 2**53) become exact
+    Python ints."""
+    numeric = [name for name in frame.columns if frame[name].dtype.kind in "iuf"]
+    if not numeric:
+        return frame
+    text = read(dtype={name: str for name in numeric})
+    for name in numeric:
+        values = text[name]
+        if values.dropna().str.strip().str.match(LEADING_ZERO).any():
+            frame[name] = values
+        elif (frame[name].dtype.kind == "f" and frame[name].notna().any() and (frame[name].dropna() % 1 == 0).all()
+              and (frame[name].abs() >= 2**53).any()):
+            frame[name] = pd.Series([_exact_integers(value) for value in values], index=frame.index, dtype=object)
     return frame
 
 
@@ -164,8 +173,7 @@ def _read_file(path: Path, format: str | None, column_names: Sequence[str] | Non
             if column_names is not None:
                 read_options.update(header=None, names=list(column_names))
             read = partial(pd.read_csv, path, sep=delimiter, **read_options)
-            return _keep_large_integers_exact(read(), lambda dtype: read(dtype={**read_options.get("dtype", {}),
-                                                                               **dtype}))
+            return read() if "dtype" in read_options else _keep_numbers_exact(read(), read)
         if format == "parquet":
             frame = pd.read_parquet(path, **read_options)
         else:

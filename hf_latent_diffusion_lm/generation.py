@@ -29,6 +29,9 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     options = {"index": False} if path.suffix != ".jsonl" else {"orient": "records", "lines": True}
+    if path.suffix == ".jsonl":  # pandas writes timestamps as epoch milliseconds (or UTC): keep ISO with the zone
+        frame = frame.assign(**{name: [None if pd.isna(v) else v.isoformat() for v in frame[name]]
+                                for name in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[name])})
     getattr(frame, WRITERS[path.suffix])(temporary, **options)
     os.replace(temporary, path)
     return path

@@ -19,7 +19,9 @@ from hf_latent_diffusion_lm.testing import tiny_pipeline
 from hf_latent_diffusion_lm.training import DiffusionTrainingConfig, VAETrainingConfig
 
 TABLE = pd.DataFrame({"code": [1, 2, 3, 1, 2, 3, 1, 2], "age": [30, 41, 25, 33, 52, 47, 38, 29],
-                      "city": ["oslo", "rome", "lima", "oslo", "rome", "lima", "kyiv", "oslo"]})
+                      "city": ["oslo", "rome", "lima", "oslo", "rome", "lima", "kyiv", "oslo"],
+                      "id": [2**63 - 1 - i for i in range(8)],
+                      "seen": [f"2024-0{m}-0{m}T00:00:00+02:00" for m in range(1, 9)]})
 FAST = ["--preset", "tiny", "--max-steps", "3", "--diffusion-steps", "5", "--batch-size", "4"]
 
 
@@ -150,6 +152,14 @@ def test_complete_fills_a_one_row_partial_table(model, tmp_path):
     assert filled.loc[0, "code"] == 1 and filled.loc[0, "city"] == "oslo" and 25 <= filled.loc[0, "age"] <= 52
 
 
+def test_sampled_huge_integers_and_zoned_timestamps_are_exact(model, tmp_path):
+    assert ldlm(["sample", str(model), "-n", "6", "--out", str(tmp_path / "s.jsonl")]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and all(2**63 - 8 <= row["id"] <= 2**63 - 1 for row in rows)  # no wrap to -2**63
+    seen = TableSchema.infer(pd.DataFrame({"seen": [row["seen"] for row in rows]}))["seen"]
+    assert seen.timezone == "+02:00"  # every sampled timestamp kept the zone
+
+
 def test_sample_that_writes_fewer_rows_than_asked_fails(model, tmp_path, capsys, monkeypatch):
     import hf_latent_diffusion_lm.generation as generation
 
@@ -180,8 +190,9 @@ def test_schema_file_with_an_extra_key_and_evaluate_with_one_row(tmp_path, capsy
 def test_evaluate_counts_wrong_typed_synthetic_values_as_misses(tmp_path):
     from hf_latent_diffusion_lm.evaluation import evaluate
 
-    synthetic = TABLE.assign(age=[f"{a}y" for a in TABLE["age"]])
-    report = evaluate(TABLE, synthetic, progress=False)
+    real = TABLE[["code", "age", "city"]]
+    synthetic = real.assign(age=[f"{a}y" for a in real["age"]])
+    report = evaluate(real, synthetic, progress=False)
     assert report.column_shape_scores["age"] == 0.0
     assert any("'age'" in note and "'30y'" in note for note in report.notes)
     assert report.shape_error >= 100 / 3  # one column of three scores nothing

@@ -68,6 +68,7 @@ def test_fit_refuses_a_folder_of_user_files_and_overwrite_keeps_them(tmp_path, t
     (["--read-options", '{"nosuch": 1}'], "nosuch"),
     (["--read-options", "{bad json"], "--read-options"),
     (["--columns", "age,nope"], "'nope'"),
+    (["--target", "incme"], "'incme'"),
 ])
 def test_fit_options_fail_before_training(tmp_path, table, capsys, argv, named):
     out = tmp_path / "never"
@@ -100,7 +101,8 @@ def test_one_row_table_is_refused_in_our_words(tmp_path, capsys):
 
 def test_rows_longer_than_max_length_suggest_the_value_that_fits(tmp_path, table, capsys):
     message = error_of(capsys, ["fit", str(table), "--out", str(tmp_path / "m"), *FAST, "--max-length", "8"])
-    longest = max(len(TableSchema.infer(TABLE).to_text(r).encode()) + 2 for r in TableSchema.infer(TABLE).records(TABLE))
+    schema = TableSchema.infer(TABLE)
+    longest = max(len(schema.to_text(row).encode()) + 2 for row in schema.records(TABLE))
     assert f"--max-length {longest}" in message  # the tiny tokenizer has one token per byte
     assert ldlm(["fit", str(table), "--out", str(tmp_path / "m"), *FAST, "--max-length", str(longest)]) == 0
 

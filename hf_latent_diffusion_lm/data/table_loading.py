@@ -37,7 +37,8 @@ def table_format(path: Path) -> str:
     )
 
 
-ENCODING_HINT = 'pass the file\'s encoding, e.g. --read-options \'{"encoding": "latin-1"}\' (read_table(..., encoding=...))'
+ENCODING_HINT = ("pass the file's encoding, e.g. --read-options '{\"encoding\": \"latin-1\"}' "
+                 "(read_table(..., encoding=...))")
 
 
 def _check_text(path: Path, encoding: str) -> None:

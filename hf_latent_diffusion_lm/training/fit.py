@@ -43,6 +43,6 @@ def fit_pipeline(
     if path is not data:
         stage1.mkdir(parents=True, exist_ok=True)
         data.to_parquet(path)
-    check_training_table(load_training_table(vae_config), condition_columns)
+    check_training_table(load_training_table(vae_config), condition_columns, vae_config.target)
     train_vae(vae_config)
     return train_diffusion(diffusion_config)

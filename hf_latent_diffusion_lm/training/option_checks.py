@@ -64,11 +64,14 @@ def check_diffusion_options(config) -> None:
     _check_choice(config, "mixed_precision", MIXED_PRECISION, DIFFUSION_FLAGS)
 
 
-def check_training_table(frame, condition_columns) -> None:
-    """Before stage 1: the table has rows enough to learn a distribution from, and the condition columns exist."""
+def check_training_table(frame, condition_columns, target: str | None = None) -> None:
+    """Before stage 1: the table has rows enough to learn a distribution from; the condition and target columns
+    exist."""
     if len(frame) < MIN_ROWS:
         raise ValueError(f"The training table has {len(frame)} row(s); a generator needs at least {MIN_ROWS} rows to "
                          "learn a distribution from.")
     unknown = [name for name in condition_columns or [] if name not in frame.columns]
     if unknown:
         raise ValueError(f"Unknown --condition-columns {unknown}; the training columns are {list(frame.columns)}.")
+    if target is not None and target not in frame.columns:
+        raise ValueError(f"Unknown --target {target!r}; the training columns are {list(frame.columns)}.")

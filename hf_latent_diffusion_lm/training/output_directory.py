@@ -37,5 +37,6 @@ def check_output_directory(path: str | os.PathLike, overwrite: bool = False) -> 
         shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
         raise ValueError(
             f"--out {str(path)!r} is not empty ({shown}) and is not a pipeline directory: choose a new directory, or "
-            "pass --overwrite to write the pipeline into it (files it does not replace are kept)."
+            "pass --overwrite to write the pipeline into it (files named like the pipeline's, such as README.md and "
+            "model_index.json, are replaced; all others are kept)."
         )

@@ -22,7 +22,8 @@ integers = st.one_of(st.integers(-(2**63), 2**63 - 1), st.integers(2**63 - 5, 2*
 floats = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.floats(-1e6, 1e6).map(lambda v: round(v, 3)),
                    st.sampled_from([0.1, -0.0, 5e-324, 1.7976931348623157e308, 2.0**53 + 2]))
 texts = st.one_of(st.text(max_size=12), st.sampled_from(HOSTILE))
-naive_times = st.datetimes(dt.datetime(1900, 1, 1), dt.datetime(2200, 1, 1))
+naive_times = st.one_of(st.datetimes(dt.datetime(1900, 1, 1), dt.datetime(2200, 1, 1)),
+                        st.datetimes(dt.datetime(1000, 1, 2), dt.datetime(9999, 12, 30)))  # beyond nanoseconds' range
 stamps = st.one_of(naive_times.map(pd.Timestamp), st.dates(dt.date(1900, 1, 1), dt.date(2200, 1, 1)).map(pd.Timestamp))
 aware_stamps = st.builds(lambda moment, zone: pd.Timestamp(moment.replace(tzinfo=zone)), naive_times,
                          st.sampled_from(ZONES))

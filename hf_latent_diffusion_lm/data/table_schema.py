@@ -219,7 +219,10 @@ class DatetimeColumn:
 
     @property
     def dtype(self):
-        return "datetime64[ns]" if self.timezone is None else pd.DatetimeTZDtype(tz=self.timezone)
+        """Nanoseconds where the range allows (pandas' default), else microseconds (years 1 to 9999)."""
+        within = pd.Timestamp.min <= pd.Timestamp(self.minimum) and pd.Timestamp(self.maximum) <= pd.Timestamp.max
+        unit = "ns" if within else "us"
+        return f"datetime64[{unit}]" if self.timezone is None else pd.DatetimeTZDtype(unit=unit, tz=self.timezone)
 
 
 COLUMN_TYPES = {cls.kind: cls for cls in (NumericalColumn, CategoricalColumn, TextColumn, DatetimeColumn)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from hf_latent_diffusion_lm.data import read_table
@@ -37,11 +38,14 @@ def test_unknown_read_option_is_named(tmp_path):
         read_table(path, nosuch=1)
 
 
-def test_json_lines_with_list_values_name_the_line_and_column(tmp_path):
+def test_list_values_name_the_column_and_row(tmp_path):
     path = tmp_path / "nested.jsonl"
     path.write_text('{"a": 1, "tags": "x"}\n{"a": 2, "tags": ["x", "y"]}\n')
-    with pytest.raises(ValueError, match=r"line 2: column 'tags' holds a nested value"):
+    with pytest.raises(ValueError, match=r"column 'tags' holds a nested value \['x', 'y'\] \(row 1\)"):
         read_table(path)
+    pd.DataFrame({"a": [1, 2], "tags": [["x"], ["y", "z"]]}).to_parquet(tmp_path / "nested.parquet")
+    with pytest.raises(ValueError, match="column 'tags' holds a nested value"):
+        read_table(tmp_path / "nested.parquet")
 
 
 def test_partial_tables_may_have_empty_columns_when_asked(tmp_path):

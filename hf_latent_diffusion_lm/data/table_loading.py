@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 FORMATS_BY_SUFFIX = {
@@ -90,6 +91,18 @@ def _check_unique_names(names: Sequence, source: str) -> None:
 LEADING_ZERO = re.compile(r"^[+-]?0[0-9]")
 
 
+def _check_plain_values(frame: pd.DataFrame, source: str) -> None:
+    """A table cell holds one plain value: lists and mappings (JSON Lines arrays, Parquet list columns) are refused
+    here rather than failing later as an unhashable category."""
+    for name in frame.columns:
+        if frame[name].dtype != object:
+            continue
+        for row, value in enumerate(frame[name]):
+            if isinstance(value, (list, tuple, dict, set, np.ndarray)):
+                raise ValueError(f"{source}: column {str(name)!r} holds a nested value {value!r} (row {row}); a "
+                                 "table needs one plain value per cell.")
+
+
 def _exact_integers(text: str | None):
     return None if text is None or pd.isna(text) else int(Decimal(text))
 
@@ -129,10 +142,6 @@ def _read_json_lines(path: Path, read_options: dict) -> pd.DataFrame:
                 raise ValueError(f"{str(path)!r} line {number} is not JSON: {error.msg}.") from None
             if not isinstance(row, dict):
                 raise ValueError(f"{str(path)!r} line {number} is not a JSON object: {line.strip()[:60]!r}.")
-            nested = next((key for key, value in row.items() if isinstance(value, (list, dict))), None)
-            if nested is not None:
-                raise ValueError(f"{str(path)!r} line {number}: column {nested!r} holds a nested value "
-                                 f"{row[nested]!r}; a table needs one plain value per cell.")
             rows.append(row)
     frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
     for name in frame.columns:
@@ -221,6 +230,7 @@ def read_table(
     if frame.shape[1] == 0 or len(frame) == 0:
         raise ValueError(f"{source} has no data ({len(frame)} rows, {frame.shape[1]} columns).")
     _check_unique_names(frame.columns, source)
+    _check_plain_values(frame, source)
     empty = [str(name) for name in frame.columns if frame[name].isna().all()]
     if empty and not allow_empty_columns:
         raise ValueError(f"{source} has columns with only missing values: {empty}. Drop them or fill them.")

@@ -154,6 +154,13 @@ def test_complete_fills_a_one_row_partial_table(model, tmp_path):
     assert filled.loc[0, "code"] == 1 and filled.loc[0, "city"] == "oslo" and 25 <= filled.loc[0, "age"] <= 52
 
 
+def test_complete_names_the_row_that_breaks_the_schema(model, tmp_path, capsys):
+    (tmp_path / "partial.csv").write_text("code,age,city\n1,,oslo\n2,,paris\n")
+    message = error_of(capsys, ["complete", str(model), str(tmp_path / "partial.csv"), "--out",
+                                str(tmp_path / "f.csv")])
+    assert "Row 1" in message and "'paris'" in message and not (tmp_path / "f.csv").exists()
+
+
 def test_sampled_huge_integers_and_zoned_timestamps_are_exact(model, tmp_path):
     assert ldlm(["sample", str(model), "-n", "6", "--out", str(tmp_path / "s.jsonl")]) == 0
     rows = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]

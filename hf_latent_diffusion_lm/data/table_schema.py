@@ -442,15 +442,21 @@ class TableSchema:
 
     def validate(self, row: dict) -> list[str]:
         """Which column breaks which rule (an empty list: the row is valid)."""
-        found = [f"unknown column {name!r}" for name in row if name not in self.names]
+        absent = [f"column {name!r} is absent" for name in self.names if name not in row]
+        return [*self.cell_problems(row), *absent]
+
+    def cell_problems(self, cells: dict) -> list[str]:
+        """Which of some cells of a row break which rule (the row's other cells are not looked at): what
+        ``complete`` and forced values check before any decoding."""
+        found = [f"unknown column {name!r}" for name in cells if name not in self.names]
         for column in self.columns:
-            if column.name not in row:
-                found.append(f"column {column.name!r} is absent")
-            elif is_missing(row[column.name]):
+            if column.name not in cells:
+                continue
+            if is_missing(cells[column.name]):
                 if not column.nullable:
                     found.append(f"column {column.name!r} is missing, but the data has no missing values there")
             else:
-                found.extend(f"column {column.name!r}: {problem}" for problem in column.problems(row[column.name]))
+                found.extend(f"column {column.name!r}: {problem}" for problem in column.problems(cells[column.name]))
         return found
 
     def records_to_frame(self, records: Sequence[dict]) -> pd.DataFrame:

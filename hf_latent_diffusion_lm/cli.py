@@ -86,7 +86,7 @@ def _sample(args) -> int:
                              guidance_scale=args.guidance_scale, constrained=not args.unconstrained)
     if len(frame):
         write_table(frame, args.out)
-    print(f"Wrote {len(frame)} rows to {args.out} (validity {frame.attrs['validity']:.1%})")
+        print(f"Wrote {len(frame)} rows to {args.out} (validity {frame.attrs['validity']:.1%})")
     if len(frame) < args.num_samples:
         print(f"ldlm sample: error: only {len(frame)} of the {args.num_samples} rows asked for were valid records "
               f"(the others did not parse); the model may need more training.", file=sys.stderr)

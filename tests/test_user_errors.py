@@ -169,17 +169,19 @@ def test_sampled_huge_integers_and_zoned_timestamps_are_exact(model, tmp_path):
     assert seen.timezone == "+02:00"  # every sampled timestamp kept the zone
 
 
-def test_sample_that_writes_fewer_rows_than_asked_fails(model, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("valid", [2, 0])
+def test_sample_that_writes_fewer_rows_than_asked_fails(model, tmp_path, capsys, monkeypatch, valid):
     import hf_latent_diffusion_lm.generation as generation
 
-    def half(pipe, num_samples, **kwargs):
-        frame = TABLE.head(num_samples // 2).copy()
-        frame.attrs["validity"] = 0.5
+    def fewer(pipe, num_samples, **kwargs):
+        frame = TABLE.head(valid).copy()
+        frame.attrs["validity"] = valid / num_samples
         return frame
 
-    monkeypatch.setattr(generation, "generate_records", half)
+    monkeypatch.setattr(generation, "generate_records", fewer)
     assert ldlm(["sample", str(model), "-n", "4", "--out", str(tmp_path / "s.csv")]) == 1
-    assert "only 2 of the 4 rows" in capsys.readouterr().err
+    assert f"only {valid} of the 4 rows" in capsys.readouterr().err
+    assert (tmp_path / "s.csv").exists() == (valid > 0)
 
 
 def test_schema_file_with_an_extra_key_and_evaluate_with_one_row(tmp_path, capsys):

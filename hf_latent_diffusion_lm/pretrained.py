@@ -87,6 +87,13 @@ def resolve_preset(name: str) -> Preset:
     return PRESETS[name]()
 
 
+def looks_like_a_path(name: str) -> bool:
+    """A name a Hub id cannot be (``./model``, ``/data/m``, ``runs/adult/vae``, ``runs/vae`` where ``runs`` is a
+    local folder), so a missing one is a local typo, not a Hub problem."""
+    parent = os.path.dirname(name)
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or (parent != "" and os.path.isdir(parent))
+
+
 def _load(loader, source: ModelSource, what: str, **kwargs):
     options = {"gguf_file": source.gguf_file} if source.gguf_file else {}
     try:
@@ -94,6 +101,9 @@ def _load(loader, source: ModelSource, what: str, **kwargs):
     except OSError as error:
         if os.path.isdir(source.name_or_path):
             problem = "the local directory lacks its files"
+        elif looks_like_a_path(source.name_or_path):
+            raise OSError(f"Could not load the {what} {source.name_or_path!r}: there is no such local directory.") \
+                from error
         else:
             problem = ("it is not a local directory and the Hugging Face Hub could not serve it (offline? set "
                        "HF_HUB_OFFLINE=1 to fail without retrying)")

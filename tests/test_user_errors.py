@@ -93,6 +93,12 @@ def test_training_configs_refuse_bad_values_when_built(tmp_path, table):
         resolve_preset("tiny").vae_steps
 
 
+def test_missing_local_decoder_is_not_called_a_hub_problem(tmp_path, table, capsys):
+    message = error_of(capsys, ["fit", str(table), "--out", str(tmp_path / "m"), *FAST, "--decoder",
+                                str(tmp_path / "no-such-model")])
+    assert "no such local directory" in message and "Hub" not in message
+
+
 def test_one_row_table_is_refused_in_our_words(tmp_path, capsys):
     TABLE.head(1).to_csv(tmp_path / "one.csv", index=False)
     assert "at least 2 rows" in error_of(capsys, ["fit", str(tmp_path / "one.csv"), "--out", str(tmp_path / "m"),

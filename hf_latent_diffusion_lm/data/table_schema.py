@@ -274,8 +274,8 @@ def _categories(name: str, values: pd.Series) -> tuple:
     by_text: dict[str, list] = {}
     for value in map(_native, values):
         if not isinstance(value, (str, int, float)):  # bools are ints
-            raise ValueError(f"Column {name!r} mixes {type(value).__name__} values such as {value!r} with other "
-                             "kinds; give it one kind of value (all text, all numbers or all timestamps).")
+            raise ValueError(f"Column {name!r} holds {type(value).__name__} values such as {value!r}; a column "
+                             "holds one kind of value: text, numbers, booleans or timestamps.")
         group = by_text.setdefault(record_format.category_text(value), [])
         if not any(known == value for known in group):  # bools and numbers never share a text
             group.append(value)

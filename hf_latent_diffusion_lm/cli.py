@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import sys
+from pathlib import Path
+
+from .errors import USER_ERRORS, UserInputError
 
 EPILOG = """examples:
   ldlm demo                                          # fit on a bundled Adult sample, sample, report (CPU, minutes)
@@ -15,6 +18,28 @@ EPILOG = """examples:
   ldlm complete my-model partial.csv --out filled.csv   # fill the empty cells of each row
   ldlm evaluate real.csv synthetic.csv --test test.csv --target income --out report/
 """
+
+
+def positive_int(text: str) -> int:
+    """argparse type: 1, 2, ... (a count of rows or steps); 0 and negatives are refused before any work."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite number (``nan`` and ``inf`` are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
 
 
 # Fields ``ldlm fit`` sets itself (from its positional argument, --out, --resume) or shares between the stages.
@@ -30,7 +55,7 @@ def _fit(args) -> int:
     diffusion_options = collect(args, DiffusionTrainingConfig, "diffusion_", skip=DIFFUSION_FIELDS_SET_BY_FIT)
     fit_pipeline(args.data, args.out, condition_columns=diffusion_options.pop("condition_columns"),
                  diffusion_steps=diffusion_options.pop("max_steps"), diffusion_options=diffusion_options,
-                 keep_checkpoints=args.keep_checkpoints, resume_from_checkpoint="latest" if args.resume else None,
+                 keep_checkpoints=args.keep_checkpoints, overwrite=args.overwrite, resume_from_checkpoint="latest" if args.resume else None,
                  **vae_options)
     print(f"Saved the trained pipeline to {args.out}")
     return 0
@@ -44,6 +69,8 @@ def _add_fit_arguments(fit: argparse.ArgumentParser) -> None:
     fit.add_argument("data", help="the real table")
     fit.add_argument("--out", required=True, help="directory for the trained pipeline (training state: OUT/training)")
     fit.add_argument("--resume", action="store_true", help="continue an interrupted fit from its latest checkpoint")
+    fit.add_argument("--overwrite", action="store_true",
+                     help="write into a non-empty --out that is not a pipeline (its other files are kept)")
     fit.add_argument("--keep-checkpoints", action="store_true",
                      help="keep optimizer states and intermediate models in OUT/training once the fit has finished")
     add_flags(fit.add_argument_group("stage 1: the VAE"), VAETrainingConfig, skip=VAE_FIELDS_SET_BY_FIT)
@@ -53,38 +80,55 @@ def _add_fit_arguments(fit: argparse.ArgumentParser) -> None:
 
 
 def _load(directory):
+    """A saved pipeline; a missing or damaged directory is the user's to fix, not a Hub or library failure."""
     import hf_latent_diffusion_lm  # noqa: F401  (registers the pipeline class with diffusers)
     from diffusers import DiffusionPipeline
 
-    return DiffusionPipeline.from_pretrained(directory)
+    path = Path(directory)
+    if not path.is_dir():
+        raise FileNotFoundError(f"No pipeline directory at {directory!r} (train one with: ldlm fit DATA --out DIR).")
+    if not (path / "model_index.json").is_file():
+        raise UserInputError(f"{directory!r} is not a pipeline directory: it has no model_index.json.")
+    try:
+        return DiffusionPipeline.from_pretrained(directory)
+    except Exception as error:  # a truncated or edited file fails in safetensors, json or a config class
+        raise UserInputError(f"Cannot load the pipeline in {directory!r}: {type(error).__name__}: {error}") from error
 
 
 def _sample(args) -> int:
-    from .generation import generate_records, parse_conditions, write_table
+    from .generation import check_output_file, generate_records, parse_conditions, write_table
 
+    check_output_file(args.out)
     pipe = _load(args.model)
     pipe.set_progress_bar_config(disable=True)
     conditions = parse_conditions(args.condition, pipe.schema)
     frame = generate_records(pipe, args.num_samples, seed=args.seed, conditions=conditions or None,
                              guidance_scale=args.guidance_scale, constrained=not args.unconstrained,
                              privacy=args.privacy)
-    write_table(frame, args.out)
-    print(f"Wrote {len(frame)} rows to {args.out} (validity {frame.attrs['validity']:.1%})")
+    if len(frame):
+        write_table(frame, args.out)
+        print(f"Wrote {len(frame)} rows to {args.out} (validity {frame.attrs['validity']:.1%})")
     if args.privacy:
         print(f"Privacy guard {args.privacy}: re-drew {frame.attrs['privacy_redraws']} rows, dropped "
               f"{frame.attrs['privacy_dropped']} still rejected after the last round")
+    if len(frame) < args.num_samples:
+        print(f"ldlm sample: error: only {len(frame)} of the {args.num_samples} rows asked for were written "
+              f"(the others did not parse{' or were dropped by the privacy guard' if args.privacy else ''}); the "
+              "model may need more training.", file=sys.stderr)
+        return 1
     return 0
 
 
 def _complete(args) -> int:
     import torch
 
-    from .data import read_table
-    from .generation import write_table
+    from .data.table_loading import read_options_from_json, read_table
+    from .generation import check_output_file, write_table
 
+    check_output_file(args.out)
+    partial = read_table(args.data, allow_empty_columns=True, **read_options_from_json(args.read_options))
     pipe = _load(args.model)
     pipe.set_progress_bar_config(disable=True)
-    partial = read_table(args.data, **json.loads(args.read_options or "{}"))
     filled = pipe.complete(partial, guidance_scale=args.guidance_scale,
                            generator=torch.Generator().manual_seed(args.seed))
     write_table(filled, args.out)
@@ -112,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Synthetic table rows from a latent-diffusion language model (DiffLM): a trained encoder maps "
                     "rows to latents, a small diffusion model learns them, a frozen LLM writes new rows, and a "
                     "schema constraint keeps every row valid.")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of any error")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     fit = commands.add_parser("fit", help="train a pipeline on a table (CSV, Parquet, JSON Lines)",
@@ -122,12 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser("sample", help="write N synthetic rows from a trained pipeline",
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sample.add_argument("model", help="a trained pipeline directory")
-    sample.add_argument("-n", "--num-samples", type=int, required=True)
+    sample.add_argument("-n", "--num-samples", type=positive_int, required=True)
     sample.add_argument("--out", required=True, help="output file: .csv, .jsonl or .parquet")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--condition", action="append", metavar="COL=VALUE",
                         help="a value every row must have (repeatable)")
-    sample.add_argument("--guidance-scale", type=float, default=1.0, help="classifier-free guidance weight")
+    sample.add_argument("--guidance-scale", type=finite_float, default=1.0, help="classifier-free guidance weight")
     sample.add_argument("--unconstrained", action="store_true", help="no schema constraint (for comparison)")
     sample.add_argument("--privacy", choices=["reject_copies", "dcr"],
                         help="re-draw rows equal to a training row (reject_copies) or also closer to one than the "
@@ -138,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     complete.add_argument("model", help="a trained pipeline directory")
     complete.add_argument("data", help="rows with empty cells")
     complete.add_argument("--out", required=True)
-    complete.add_argument("--guidance-scale", type=float, default=1.0)
+    complete.add_argument("--guidance-scale", type=finite_float, default=1.0)
     complete.add_argument("--read-options", help="pandas read options as JSON")
     complete.add_argument("--seed", type=int, default=0)
     complete.set_defaults(handler=_complete)
@@ -147,9 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     demo.add_argument("--out", default="ldlm-demo", help="where the model, CSV, report and PNG go")
     demo.add_argument("--preset", default="small", choices=["tiny", "small"])
-    demo.add_argument("--max-steps", type=int, default=40, help="VAE optimizer steps")
-    demo.add_argument("--diffusion-max-steps", type=int, default=1500, help="denoiser optimizer steps")
-    demo.add_argument("--num-samples", type=int, default=100)
+    demo.add_argument("--max-steps", type=positive_int, default=40, help="VAE optimizer steps")
+    demo.add_argument("--diffusion-max-steps", type=positive_int, default=1500, help="denoiser optimizer steps")
+    demo.add_argument("--num-samples", type=positive_int, default=100)
     demo.set_defaults(handler=_demo)
 
     evaluate = commands.add_parser("evaluate", help="score synthetic rows against real ones")
@@ -164,11 +209,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run a command. A user's error (bad file, column or option) prints one line and exits 2; a bug keeps its
+    traceback; ``--debug`` shows the traceback of both."""
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (FileNotFoundError, KeyError, ValueError, OSError) as error:
-        print(f"ldlm {args.command}: error: {error}", file=sys.stderr)
+    except USER_ERRORS as error:
+        if args.debug:
+            raise
+        print(f"ldlm {args.command}: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
 
 

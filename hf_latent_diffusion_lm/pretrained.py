@@ -52,6 +52,8 @@ class Preset:
     latent_dim: int
     num_soft_tokens: int
     injector_hidden_size: int
+    vae_steps: int  # default optimizer steps of stage 1 (the VAE) ...
+    diffusion_steps: int  # ... and of stage 2 (the denoiser): a smoke test for tiny, a real fit otherwise
 
 
 def installed_package_dir(package: str, pip_name: str) -> str:
@@ -85,11 +87,12 @@ OFFLINE_MIRRORS: dict[tuple[str, str | None], Callable[[], ModelSource]] = {
 
 
 PRESETS = {
-    "tiny": lambda: Preset(None, None, latent_dim=16, num_soft_tokens=4, injector_hidden_size=128),
+    "tiny": lambda: Preset(None, None, latent_dim=16, num_soft_tokens=4, injector_hidden_size=128, vae_steps=30,
+                           diffusion_steps=60),
     "small": lambda: Preset(minilm_source(), smollm2_source(), latent_dim=64, num_soft_tokens=16,
-                            injector_hidden_size=512),
+                            injector_hidden_size=512, vae_steps=2000, diffusion_steps=3000),
     "base": lambda: Preset(ModelSource(MINILM_HUB_ID), ModelSource(SMOLLM2_HUB_ID), latent_dim=64, num_soft_tokens=16,
-                           injector_hidden_size=1024),
+                           injector_hidden_size=1024, vae_steps=2000, diffusion_steps=3000),
 }
 
 
@@ -99,6 +102,13 @@ def resolve_preset(name: str) -> Preset:
     return PRESETS[name]()
 
 
+def looks_like_a_path(name: str) -> bool:
+    """A name a Hub id cannot be (``./model``, ``/data/m``, ``runs/adult/vae``, ``runs/vae`` where ``runs`` is a
+    local folder), so a missing one is a local typo, not a Hub problem."""
+    parent = os.path.dirname(name)
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or (parent != "" and os.path.isdir(parent))
+
+
 def _load(loader, source: ModelSource, what: str, **kwargs):
     options = {"gguf_file": source.gguf_file} if source.gguf_file else {}
     try:
@@ -106,6 +116,9 @@ def _load(loader, source: ModelSource, what: str, **kwargs):
     except OSError as error:
         if os.path.isdir(source.name_or_path):
             problem = "the local directory lacks its files"
+        elif looks_like_a_path(source.name_or_path):
+            raise OSError(f"Could not load the {what} {source.name_or_path!r}: there is no such local directory.") \
+                from error
         else:
             problem = ("it is not a local directory and the Hugging Face Hub could not serve it (offline? set "
                        "HF_HUB_OFFLINE=1 to fail without retrying)")

@@ -3,16 +3,15 @@ data scores clearly worse, copies are caught, and the report folder is written."
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from hf_latent_diffusion_lm.cli import main as ldlm
 from hf_latent_diffusion_lm.data.table_schema import TableSchema
 from hf_latent_diffusion_lm.evaluation import evaluate, write_report
-from hf_latent_diffusion_lm.evaluation.command import add_evaluate_arguments, run_evaluate
 
 COLOURS = ["red", "green", "blue"]
 
@@ -150,7 +149,7 @@ def test_report_files_are_written_and_json_parses(tmp_path, reports, train):
 
 
 def _run_cli(argv):
-    return run_evaluate(add_evaluate_arguments(argparse.ArgumentParser()).parse_args(argv))
+    return ldlm(["evaluate", *argv])
 
 
 def test_evaluate_command_writes_a_report(tmp_path, train, test_rows, capsys):

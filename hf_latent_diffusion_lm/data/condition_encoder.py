@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..errors import UnknownColumnError
+
 
 class ConditionEncoder:
     """Maps ``{column: value}`` to the ``(batch, num_columns)`` indices :class:`LatentDenoiserMLP` takes."""
@@ -32,7 +34,7 @@ class ConditionEncoder:
         """Learn the category sets / quantile bin edges of ``columns`` from ``frame``."""
         missing = [c for c in columns if c not in frame.columns]
         if missing:
-            raise KeyError(
+            raise UnknownColumnError(
                 f"Unknown condition column(s) {', '.join(map(repr, missing))}; the data has: {', '.join(frame.columns)}."
             )
         categories, bin_edges = {}, {}

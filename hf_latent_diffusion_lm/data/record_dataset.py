@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Sequence
-
 from datasets import Dataset, DatasetDict
 
 from .record_format import RecordParseError
-from .record_tokenization import tokenize_records
+from .record_tokenization import check_record_lengths, tokenize_records
 
 
 def _record_texts(frame_or_texts, schema) -> list[str]:
@@ -38,7 +36,8 @@ def build_record_dataset(
     ``text``, ``input_ids`` and ``encoder_input_ids`` (see :func:`.record_tokenization.tokenize_records`).
 
     ``frame_or_texts``: a DataFrame, a ``datasets.Dataset``, a table file, row dicts, or record texts.
-    Raises :class:`.record_tokenization.RecordTooLongError` naming the first row longer than ``max_length`` tokens.
+    Raises :class:`.record_tokenization.RecordTooLongError` naming the first row longer than ``max_length`` tokens
+    and the ``max_length`` that fits the longest.
     Batch them with :func:`.record_tokenization.collate_records`.
     """
     if not 0 <= validation_fraction < 1:
@@ -47,11 +46,12 @@ def build_record_dataset(
     if not texts:
         raise ValueError("No records to build a dataset from.")
 
-    def tokenize(batch: dict, indices: Sequence[int]) -> dict:
-        return tokenize_records(batch["text"], tokenizer, encoder_tokenizer, max_length=max_length,
-                                encoder_max_length=encoder_max_length, row_offset=indices[0])
+    def tokenize(batch: dict) -> dict:
+        return tokenize_records(batch["text"], tokenizer, encoder_tokenizer, encoder_max_length=encoder_max_length)
 
-    dataset = Dataset.from_dict({"text": texts}).map(tokenize, batched=True, with_indices=True)
+    dataset = Dataset.from_dict({"text": texts}).map(tokenize, batched=True)
+    if max_length is not None:
+        check_record_lengths(dataset["input_ids"], texts, max_length)
     if validation_fraction == 0:
         return DatasetDict(train=dataset)
     split = dataset.train_test_split(test_size=validation_fraction, seed=seed)

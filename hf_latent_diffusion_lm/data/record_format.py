@@ -6,7 +6,8 @@ In the spirit of DiffLM's ``{col: value, ...}``, compact because generation cost
 - numbers as their shortest exact decimal (``64``, ``0.1``, ``-3.25``; never an exponent), so floats round-trip;
 - text bare when that is unambiguous, else as a JSON string: quoting is needed for the empty string, text holding
   ``,`` ``}`` or control characters (newlines), text starting with ``"`` and text with surrounding whitespace;
-- timestamps in ISO 8601 (``2014-01-01`` or ``2014-01-01 05:00:00``).
+- timestamps in ISO 8601 (``2014-01-01`` or ``2014-01-01 05:00:00``); those of a zone-aware column in UTC (the
+  schema keeps the zone they are shown in).
 Parsing is led by the schema (it knows which column comes next), so names and bare values need no escaping.
 """
 
@@ -81,7 +82,7 @@ def format_value(column, value) -> str:
     if column.kind == "datetime":
         if not isinstance(value, pd.Timestamp):
             raise ValueError(f"Column {column.name!r} holds timestamps but holds {value!r}.")
-        return format_timestamp(value)
+        return format_timestamp(column.utc_wall_clock(value))
     if not isinstance(value, str):
         raise ValueError(f"Column {column.name!r} holds text but holds {value!r}.")
     return format_string(value)
@@ -127,7 +128,7 @@ def _read_value(text: str, position: int, column) -> tuple[object, int]:
         return column.category(value), end
     if column.kind == "datetime":
         try:
-            return pd.Timestamp(value), end
+            return column.from_wall_clock(pd.Timestamp(value)), end
         except ValueError:
             raise RecordParseError(f"{value!r} is not an ISO 8601 timestamp", position, column.name, text) from None
     return value, end

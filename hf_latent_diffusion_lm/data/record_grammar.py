@@ -86,8 +86,7 @@ def schema_grammar(schema, fixed_values: dict | None = None) -> str:
         opening = literal((FIELD_SEPARATOR if index else OPEN) + column.name + NAME_SEPARATOR)
         if column.name in fixed_values:
             value = column.canonical(fixed_values[column.name])
-            problems = schema.validate({**dict.fromkeys(schema.names), column.name: value})
-            problems = [p for p in problems if p.startswith(f"column {column.name!r}")]
+            problems = schema.cell_problems({column.name: value})
             if problems:
                 raise ValueError(f"fixed_values breaks the schema: {problems[0]}.")
             expression = literal(format_value(column, value)) if value is not None else ""

@@ -36,26 +36,16 @@ def tokenize_records(
     texts: Sequence[str],
     tokenizer,
     encoder_tokenizer=None,
-    max_length: int | None = None,
     encoder_max_length: int | None = None,
-    row_offset: int = 0,
 ) -> dict[str, list[list[int]]]:
     """Token ids for the decoder (``input_ids``) and the encoder (``encoder_input_ids``), unpadded.
 
-    Raises :class:`RecordTooLongError` naming the first row (``row_offset`` + index) whose decoder sequence is
-    longer than ``max_length``; encoder sequences are truncated to ``encoder_max_length`` (the encoder only
-    needs enough of the record to place it in the latent space).
+    Encoder sequences are truncated to ``encoder_max_length`` (the encoder only needs enough of the record to place
+    it in the latent space); decoder sequences never are (see :func:`check_record_lengths`).
     """
     start, end = decoder_start_token_id(tokenizer), tokenizer.eos_token_id
     body = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
     input_ids = [[start, *ids, end] for ids in body]
-    if max_length is not None:
-        for index, ids in enumerate(input_ids):
-            if len(ids) > max_length:
-                raise RecordTooLongError(
-                    f"Row {row_offset + index} is {len(ids)} decoder tokens long (with bos/eos), more than "
-                    f"max_length={max_length}. Raise max_length or shorten the record: {texts[index][:80]!r}..."
-                )
     if encoder_tokenizer is None:
         encoder_ids = [ids[:encoder_max_length] if encoder_max_length else ids for ids in input_ids]
     else:
@@ -63,6 +53,20 @@ def tokenize_records(
             list(texts), truncation=encoder_max_length is not None, max_length=encoder_max_length
         )["input_ids"]
     return {"input_ids": input_ids, "encoder_input_ids": encoder_ids}
+
+
+def check_record_lengths(input_ids: Sequence[Sequence[int]], texts: Sequence[str], max_length: int) -> None:
+    """Raise :class:`RecordTooLongError` when rows are longer than ``max_length`` decoder tokens, naming the first
+    and the ``max_length`` that fits the longest (a record cut short could not be learned or parsed)."""
+    lengths = [len(ids) for ids in input_ids]
+    too_long = [row for row, length in enumerate(lengths) if length > max_length]
+    if too_long:
+        first, longest = too_long[0], max(lengths)
+        raise RecordTooLongError(
+            f"Row {first} is {lengths[first]} decoder tokens long (with bos/eos), more than max_length={max_length} "
+            f"({len(too_long)} of {len(lengths)} rows are): {texts[first][:80]!r}... Use --max-length {longest} "
+            f"(max_length={longest}) to fit the longest row, or keep fewer columns with --columns."
+        )
 
 
 def _pad(sequences: Sequence[Sequence[int]], value: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,9 +7,10 @@ The schema is the contract between the data and generation: it serializes rows t
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
@@ -17,6 +18,7 @@ from typing import Any, ClassVar, Sequence
 import pandas as pd
 from pandas.api import types as pdtypes
 
+from ..errors import UnknownColumnError
 from . import record_format
 from .table_loading import read_table
 
@@ -29,8 +31,10 @@ def is_missing(value) -> bool:
     return value is None or (not isinstance(value, (str, bytes, list, dict)) and bool(pd.isna(value)))
 
 
-def decimal_places(value: float) -> int:
+def decimal_places(value: int | float) -> int:
     """Digits after the point in the shortest text that round-trips ``value`` (``0.25`` -> 2, ``1e-05`` -> 5)."""
+    if isinstance(value, int):
+        return 0
     exponent = Decimal(repr(float(value))).normalize().as_tuple().exponent
     return max(0, -exponent)
 
@@ -58,23 +62,35 @@ class NumericalColumn:
         value = _native(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return value
-        if self.integer and float(value).is_integer():
-            return int(value)
-        return value if self.integer else float(value)
+        if isinstance(value, int):
+            return value if self.integer else float(value)
+        return int(value) if self.integer and value.is_integer() else value
 
     def problems(self, value) -> list[str]:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return [f"{value!r} is not a number"]
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             return [f"{value!r} is not a finite number"]
         found = []
-        if self.integer and not float(value).is_integer():
+        if self.integer and not (isinstance(value, int) or value.is_integer()):
             found.append(f"{value!r} is not an integer")
         elif not self.integer and decimal_places(value) > self.precision:
             found.append(f"{value!r} has more than {self.precision} decimals")
         if not self.minimum <= value <= self.maximum:
             found.append(f"{value!r} is outside the range [{self.minimum}, {self.maximum}]")
         return found
+
+    @property
+    def dtype(self):
+        """The pandas dtype that holds the column exactly: int64 (Int64 with missing values), uint64 beyond it,
+        Python ints (object) beyond that; float64 for decimals."""
+        if not self.integer:
+            return "float64"
+        if -(2**63) <= self.minimum and self.maximum < 2**63:
+            return "Int64" if self.nullable else "int64"
+        if 0 <= self.minimum and self.maximum < 2**64:
+            return "UInt64" if self.nullable else "uint64"
+        return object
 
 
 @dataclass(frozen=True)
@@ -104,7 +120,12 @@ class CategoricalColumn:
         return self._by_text.get(text, text)
 
     def canonical(self, value):
-        return None if is_missing(value) else _native(value)
+        """The category equal to ``value`` and written alike (``0.0`` -> the category ``0``), else ``value``."""
+        if is_missing(value):
+            return None
+        value = _native(value)
+        known = self._by_text.get(record_format.category_text(value), _ABSENT)
+        return known if known is not _ABSENT and known == value else value
 
     def problems(self, value) -> list[str]:
         known = self._by_text.get(record_format.category_text(value), _ABSENT)
@@ -134,26 +155,74 @@ class TextColumn:
         return []
 
 
+def zone_name(tz) -> str:
+    """A time zone as text pandas converts to: ``UTC``, a fixed offset ``+02:00`` or an IANA name."""
+    if isinstance(tz, dt.timezone):
+        minutes = int(tz.utcoffset(None).total_seconds() // 60)
+        if minutes == 0:
+            return "UTC"
+        hours, minutes = divmod(abs(minutes), 60)
+        return f"{'+' if tz.utcoffset(None) > dt.timedelta(0) else '-'}{hours:02d}:{minutes:02d}"
+    return str(tz)
+
+
 @dataclass(frozen=True)
 class DatetimeColumn:
-    """Timestamps in ISO 8601 between ``minimum`` and ``maximum`` (ISO strings); ``has_time`` False: dates only."""
+    """Timestamps in ISO 8601 between ``minimum`` and ``maximum`` (ISO strings); ``has_time`` False: dates only.
+
+    Time-zone-aware columns are normalized to UTC: records hold UTC wall-clock times and ``minimum``/``maximum`` are
+    UTC, while ``timezone`` (``UTC``, ``+02:00``, ``Europe/Paris``) is the zone parsed values are shown in, so a
+    zone's midnight keeps its zone and offsets that differ between rows compare correctly.
+    """
 
     name: str
     minimum: str
     maximum: str
     has_time: bool = False
     nullable: bool = False
+    timezone: str | None = None
     kind: ClassVar[str] = "datetime"
 
     def canonical(self, value):
-        return None if is_missing(value) else pd.Timestamp(value)
+        """A ``pd.Timestamp``; in the column's zone when it has one (a zone-less value is read as in that zone)."""
+        if is_missing(value):
+            return None
+        stamp = pd.Timestamp(value)
+        if self.timezone is None or stamp is pd.NaT:
+            return stamp
+        return stamp.tz_localize(self.timezone) if stamp.tzinfo is None else stamp.tz_convert(self.timezone)
+
+    def utc_wall_clock(self, stamp: pd.Timestamp) -> pd.Timestamp:
+        """What a record writes: the zone-less time (UTC for a zone-aware column)."""
+        if (stamp.tzinfo is None) != (self.timezone is None):
+            has = "has a time zone" if stamp.tzinfo is not None else "has no time zone"
+            raise ValueError(f"Column {self.name!r}: {stamp} {has}, unlike the column's timestamps.")
+        return stamp if self.timezone is None else stamp.tz_convert("UTC").tz_localize(None)
+
+    def from_wall_clock(self, stamp: pd.Timestamp) -> pd.Timestamp:
+        """The inverse of :meth:`utc_wall_clock` (a text that names its own offset keeps it until converted)."""
+        if self.timezone is None:
+            return stamp
+        return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).tz_convert(self.timezone)
 
     def problems(self, value) -> list[str]:
-        if not isinstance(value, pd.Timestamp):
+        if not isinstance(value, pd.Timestamp) or value is pd.NaT:
             return [f"{value!r} is not a timestamp"]
-        if not pd.Timestamp(self.minimum) <= value <= pd.Timestamp(self.maximum):
-            return [f"{value} is outside the range [{self.minimum}, {self.maximum}]"]
+        try:
+            wall_clock = self.utc_wall_clock(value)
+        except ValueError as error:
+            return [str(error)]
+        if not pd.Timestamp(self.minimum) <= wall_clock <= pd.Timestamp(self.maximum):
+            zone = " (UTC)" if self.timezone else ""
+            return [f"{value} is outside the range [{self.minimum}, {self.maximum}]{zone}"]
         return []
+
+    @property
+    def dtype(self):
+        """Nanoseconds where the range allows (pandas' default), else microseconds (years 1 to 9999)."""
+        within = pd.Timestamp.min <= pd.Timestamp(self.minimum) and pd.Timestamp(self.maximum) <= pd.Timestamp.max
+        unit = "ns" if within else "us"
+        return f"datetime64[{unit}]" if self.timezone is None else pd.DatetimeTZDtype(unit=unit, tz=self.timezone)
 
 
 COLUMN_TYPES = {cls.kind: cls for cls in (NumericalColumn, CategoricalColumn, TextColumn, DatetimeColumn)}
@@ -166,10 +235,69 @@ def _check_names(names, known: list[str], what: str) -> None:
         raise ValueError(f"Unknown {what} {unknown}; the table's columns are {known}.")
 
 
+def _holds_numbers(values: pd.Series) -> bool:
+    """An object column of Python numbers (integers beyond 64 bits, or ints and floats mixed in JSON Lines)."""
+    return len(values) > 0 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
 def _looks_like_datetimes(values: pd.Series) -> bool:
+    """Timestamp objects (an object column of them, zone-aware ones with different zones), or ISO 8601 texts."""
+    if len(values) and all(isinstance(v, (dt.date, pd.Timestamp)) for v in values):
+        return True
     if not all(isinstance(v, str) for v in values.head(100)) or pd.to_numeric(values, errors="coerce").notna().any():
         return False
-    return pd.to_datetime(values, format="ISO8601", errors="coerce").notna().all()
+    return pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True).notna().all()
+
+
+def _numerical_column(name: str, values: pd.Series, nullable: bool) -> NumericalColumn:
+    """Range and precision of a number column, computed on the Python values: integers stay exact at any size."""
+    numbers = [_native(v) for v in values]
+    other = next((v for v in numbers if isinstance(v, bool) or not isinstance(v, (int, float))), None)
+    if other is not None:
+        raise ValueError(f"Column {name!r} cannot be numerical: it holds {other!r}.")
+    if not all(math.isfinite(v) for v in numbers if isinstance(v, float)):
+        raise ValueError(f"Column {name!r} holds infinite values; a range cannot be inferred.")
+    if all(isinstance(v, int) or v.is_integer() for v in numbers):
+        integers = [int(v) for v in numbers]
+        return NumericalColumn(name, True, min(integers), max(integers), 0, nullable)
+    inexact = next((v for v in numbers if isinstance(v, int) and float(v) != v), None)
+    if inexact is not None:
+        raise ValueError(f"Column {name!r} mixes decimals with the integer {inexact}, which a float cannot hold "
+                         "exactly; make the column all integers or all decimals.")
+    return NumericalColumn(name, False, float(min(numbers)), float(max(numbers)),
+                           max(decimal_places(float(v)) for v in numbers), nullable)
+
+
+def _categories(name: str, values: pd.Series) -> tuple:
+    """Distinct values, one per written form unless they differ (``0`` and ``0.0`` are one category; ``1`` and
+    ``"1"`` are refused by :class:`CategoricalColumn`, since a record could not tell them apart)."""
+    by_text: dict[str, list] = {}
+    for value in map(_native, values):
+        if not isinstance(value, (str, int, float)):  # bools are ints
+            raise ValueError(f"Column {name!r} holds {type(value).__name__} values such as {value!r}; a column "
+                             "holds one kind of value: text, numbers, booleans or timestamps.")
+        group = by_text.setdefault(record_format.category_text(value), [])
+        if not any(known == value for known in group):  # bools and numbers never share a text
+            group.append(value)
+    return tuple(sorted((v for group in by_text.values() for v in group), key=lambda v: (type(v).__name__, v)))
+
+
+def _datetime_column(name: str, values: pd.Series, nullable: bool) -> DatetimeColumn:
+    """Range of a timestamp column; zone-aware timestamps are normalized to UTC and their zone kept."""
+    try:
+        stamps = [pd.Timestamp(v) for v in values]
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"Column {name!r} cannot be a datetime column: {error}.") from None
+    aware = {stamp.tzinfo is not None for stamp in stamps}
+    if len(aware) > 1:
+        raise ValueError(f"Column {name!r} mixes timestamps with and without a time zone; give every value a zone "
+                         "(e.g. +00:00) or none.")
+    zones = {zone_name(stamp.tzinfo) for stamp in stamps if stamp.tzinfo is not None}
+    timezone = None if not zones else zones.pop() if len(zones) == 1 else "UTC"
+    if timezone is not None:
+        stamps = [stamp.tz_convert("UTC").tz_localize(None) for stamp in stamps]
+    has_time = any(stamp != stamp.normalize() for stamp in stamps)
+    return DatetimeColumn(name, min(stamps).isoformat(), max(stamps).isoformat(), has_time, nullable, timezone)
 
 
 def _infer_column(name: str, series: pd.Series, kind: str | None, max_categories: int) -> Column:
@@ -178,34 +306,23 @@ def _infer_column(name: str, series: pd.Series, kind: str | None, max_categories
     if kind is None:
         if pdtypes.is_bool_dtype(series):
             kind = "categorical"
-        elif pdtypes.is_numeric_dtype(series):
+        elif pdtypes.is_numeric_dtype(series) or _holds_numbers(values):
             kind = "numerical"
         elif pdtypes.is_datetime64_any_dtype(series) or _looks_like_datetimes(values):
             kind = "datetime"
         else:
             kind = "categorical" if values.nunique() <= max_categories else "text"
     if kind == "numerical":
-        if not pdtypes.is_numeric_dtype(values) or pdtypes.is_bool_dtype(values):
-            raise ValueError(f"Column {name!r} cannot be numerical: it holds {values.iloc[0]!r}.")
-        numbers = values.astype(float)
-        if not numbers.map(math.isfinite).all():
-            raise ValueError(f"Column {name!r} holds infinite values; a range cannot be inferred.")
-        integer = bool(numbers.map(float.is_integer).all())
-        convert = int if integer else float
-        precision = 0 if integer else int(numbers.map(decimal_places).max())
-        return NumericalColumn(name, integer, convert(numbers.min()), convert(numbers.max()), precision, nullable)
+        return _numerical_column(name, values, nullable)
     if kind == "categorical":
-        categories = sorted({_native(v) for v in values}, key=lambda v: (type(v).__name__, v))
-        return CategoricalColumn(name, tuple(categories), nullable)
+        return CategoricalColumn(name, _categories(name, values), nullable)
     if kind == "text":
         other = next((v for v in values if not isinstance(v, str)), None)
         if other is not None:
             raise ValueError(f"Column {name!r} cannot be text: it holds {other!r}.")
         return TextColumn(name, int(values.str.len().max()), nullable)
     if kind == "datetime":
-        stamps = pd.to_datetime(values, format="ISO8601")
-        has_time = bool((stamps != stamps.dt.normalize()).any())
-        return DatetimeColumn(name, stamps.min().isoformat(), stamps.max().isoformat(), has_time, nullable)
+        return _datetime_column(name, values, nullable)
     raise ValueError(f"Unknown column kind {kind!r} for column {name!r}; use one of {sorted(COLUMN_TYPES)}.")
 
 
@@ -233,7 +350,7 @@ class TableSchema:
         for column in self.columns:
             if column.name == name:
                 return column
-        raise KeyError(f"Unknown column {name!r}; the schema's columns are {self.names}.")
+        raise UnknownColumnError(f"Unknown column {name!r}; the schema's columns are {self.names}.")
 
     # -- inference and storage ------------------------------------------------------------------------------
     @classmethod
@@ -285,7 +402,15 @@ class TableSchema:
             kind = entry.pop("kind")
             if kind not in COLUMN_TYPES:
                 raise ValueError(f"Unknown column kind {kind!r} in schema; known kinds: {sorted(COLUMN_TYPES)}.")
-            columns.append(COLUMN_TYPES[kind](**entry))
+            try:
+                columns.append(COLUMN_TYPES[kind](**entry))
+            except TypeError as error:
+                known = [f.name for f in fields(COLUMN_TYPES[kind]) if f.init]
+                raise ValueError(f"Bad schema entry for column {entry.get('name')!r}: {error}; a {kind} column has "
+                                 f"the keys {['kind', *known]}.") from None
+        extra = sorted(set(data) - {"columns", "target"})
+        if extra:
+            raise ValueError(f"Unknown schema key(s) {extra}; a schema has 'columns' and 'target'.")
         return cls(tuple(columns), data.get("target"))
 
     def save(self, path: str | Path) -> None:
@@ -293,7 +418,10 @@ class TableSchema:
 
     @classmethod
     def load(cls, path: str | Path) -> "TableSchema":
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (ValueError, KeyError, AttributeError) as error:
+            raise ValueError(f"{str(path)!r} is not a valid schema file: {error}") from None
 
     # -- records --------------------------------------------------------------------------------------------
     def records(self, data, **read_options) -> list[dict]:
@@ -314,29 +442,33 @@ class TableSchema:
 
     def validate(self, row: dict) -> list[str]:
         """Which column breaks which rule (an empty list: the row is valid)."""
-        found = [f"unknown column {name!r}" for name in row if name not in self.names]
+        absent = [f"column {name!r} is absent" for name in self.names if name not in row]
+        return [*self.cell_problems(row), *absent]
+
+    def cell_problems(self, cells: dict) -> list[str]:
+        """Which of some cells of a row break which rule (the row's other cells are not looked at): what
+        ``complete`` and forced values check before any decoding."""
+        found = [f"unknown column {name!r}" for name in cells if name not in self.names]
         for column in self.columns:
-            if column.name not in row:
-                found.append(f"column {column.name!r} is absent")
-            elif is_missing(row[column.name]):
+            if column.name not in cells:
+                continue
+            if is_missing(cells[column.name]):
                 if not column.nullable:
                     found.append(f"column {column.name!r} is missing, but the data has no missing values there")
             else:
-                found.extend(f"column {column.name!r}: {problem}" for problem in column.problems(row[column.name]))
+                found.extend(f"column {column.name!r}: {problem}" for problem in column.problems(cells[column.name]))
         return found
 
     def records_to_frame(self, records: Sequence[dict]) -> pd.DataFrame:
         """A DataFrame of ``records`` with the schema's column order and dtypes."""
-        frame = pd.DataFrame(list(records), columns=self.names)
+        columns = {}
         for column in self.columns:
-            series = frame[column.name]
-            if column.kind == "numerical":
-                dtype = ("Int64" if column.nullable else "int64") if column.integer else "float64"
-            elif column.kind == "categorical":
+            values = pd.Series([record.get(column.name) for record in records], dtype=object)
+            if column.kind == "categorical":
                 dtype = pd.CategoricalDtype(list(column.categories))
-            elif column.kind == "datetime":
-                dtype = "datetime64[ns]"
-            else:
+            elif column.kind == "text":
                 dtype = "string"
-            frame[column.name] = series.astype(dtype)
-        return frame
+            else:
+                dtype = column.dtype
+            columns[column.name] = values if dtype is object else values.astype(dtype)
+        return pd.DataFrame(columns, columns=self.names)

@@ -79,6 +79,17 @@ def normalized(frame: pd.DataFrame, kinds: ColumnKinds) -> pd.DataFrame:
     return pd.DataFrame(columns, index=frame.index)[kinds.names]
 
 
+def wrong_typed_numbers(frame: pd.DataFrame, kinds: ColumnKinds) -> dict[str, tuple[int, object]]:
+    """Numerical columns holding values that are not numbers (``"39y"``): ``{column: (count, an example)}``.
+    :func:`normalized` turns them into missing values, so the metrics must be told."""
+    found = {}
+    for name in kinds.numerical:
+        wrong = frame[name].notna() & pd.to_numeric(frame[name], errors="coerce").isna()
+        if wrong.any():
+            found[name] = (int(wrong.sum()), frame[name][wrong].iloc[0])
+    return found
+
+
 def make_encoder(kinds: ColumnKinds, scale_numerical: bool) -> ColumnTransformer:
     """One-hot categories (unseen ones encode as all zeros), median-imputed numbers, min-max scaled per column when
     distances are computed (trees do not need it)."""

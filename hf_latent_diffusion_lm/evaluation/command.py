@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..data.table_loading import read_table
 from ..data.table_schema import TableSchema
@@ -30,20 +29,15 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    """Evaluate, write the report folder, print the headline numbers; 2 on bad input (the message says which)."""
-    try:
-        real = read_table(args.real)
-        synthetic = read_table(args.synthetic)
-        test = None if args.test is None else read_table(args.test)
-        holdout = None if args.holdout is None else read_table(args.holdout)
-        validate = None if args.schema is None else TableSchema.load(args.schema).validate
-        categorical = [name.strip() for name in args.categorical.split(",") if name.strip()]
-        report = evaluate(real, synthetic, test, target=args.target, task=args.task, holdout=holdout,
-                          validate=validate, categorical_columns=categorical, seed=args.seed,
-                          n_jobs=args.n_jobs)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"ldlm evaluate: error: {error}", file=sys.stderr)
-        return 2
+    """Evaluate, write the report folder, print the headline numbers (bad input raises ``ValueError`` naming it)."""
+    real = read_table(args.real)
+    synthetic = read_table(args.synthetic)
+    test = None if args.test is None else read_table(args.test)
+    holdout = None if args.holdout is None else read_table(args.holdout)
+    validate = None if args.schema is None else TableSchema.load(args.schema).validate
+    categorical = [name.strip() for name in args.categorical.split(",") if name.strip()]
+    report = evaluate(real, synthetic, test, target=args.target, task=args.task, holdout=holdout, validate=validate,
+                      categorical_columns=categorical, seed=args.seed, n_jobs=args.n_jobs)
     out_dir = write_report(report, args.out, real, synthetic, categorical)
     for key, value in report.headline().items():
         print(f"{HEADLINE_LABELS[key]}: {'n/a' if value is None else f'{value:.4f}'}")

@@ -30,7 +30,7 @@ FOLDS = 3
 @dataclass
 class Detection:
     logistic_score: float | None  # sdmetrics LogisticDetection, 1 is ideal; None when sdmetrics cannot compute it
-    xgboost_auc: float  # mean cross-validated ROC-AUC (each fold floored at 0.5) of an XGBoost detector, 0.5 ideal
+    xgboost_auc: float | None  # mean cross-validated ROC-AUC (folds floored at 0.5) of an XGBoost detector, 0.5 ideal
     note: str | None = None
 
 
@@ -51,7 +51,10 @@ def _xgboost_auc(real: pd.DataFrame, synthetic: pd.DataFrame, kinds: ColumnKinds
 def c2st_detection(
     real: pd.DataFrame, synthetic: pd.DataFrame, kinds: ColumnKinds, seed: int = 0, n_jobs: int = 1
 ) -> Detection:
-    """Both detectors on ``synthetic`` against ``real`` (normalized to ``kinds``)."""
+    """Both detectors on ``synthetic`` against ``real`` (normalized to ``kinds``); none with fewer rows than folds."""
+    if min(len(real), len(synthetic)) < FOLDS:
+        return Detection(None, None, f"C2ST needs at least {FOLDS} real and {FOLDS} synthetic rows ({FOLDS}-fold "
+                                     f"cross-validation); got {len(real)} and {len(synthetic)}")
     unseen = {name: sorted(set(synthetic[name]) - set(real[name]))[:5] for name in kinds.categorical}
     unseen = {name: values for name, values in unseen.items() if values}
     logistic, note = None, None

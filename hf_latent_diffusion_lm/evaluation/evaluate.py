@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from .alpha_precision_beta_recall import alpha_precision_beta_recall
-from .column_kinds import check_columns, distance_space, infer_column_kinds, normalized
+from .column_kinds import check_columns, distance_space, infer_column_kinds, normalized, wrong_typed_numbers
 from .detection import c2st_detection
 from .distance_to_closest_record import equal_size_references
 from .evaluation_report import EvaluationReport
@@ -78,6 +79,16 @@ def evaluate(
     fidelity = shape_and_trend(real, fake, kinds)
     report.shape_error, report.trend_error = fidelity.shape_error, fidelity.trend_error
     report.column_shape_scores, report.pair_trend_scores = fidelity.column_scores, fidelity.pair_scores
+    wrong = wrong_typed_numbers(synthetic, kinds)
+    if wrong:
+        # A value of the wrong type is a miss, not a value to leave out: the column's score counts only the rows
+        # that hold numbers, and the shape error averages every column again.
+        for name, (count, example) in wrong.items():
+            score = report.column_shape_scores.get(name, math.nan)  # NaN when no value was a number
+            report.column_shape_scores[name] = (score if math.isfinite(score) else 0.0) * (1 - count / len(fake))
+            report.notes.append(f"Column {name!r}: {count} of {len(fake)} synthetic values are not numbers "
+                                f"(e.g. {example!r}); they count as misses in its shape score.")
+        report.shape_error = (1 - sum(report.column_shape_scores.values()) / len(report.column_shape_scores)) * 100
     step("shape and trend")
 
     if target is not None and test is not None:
@@ -115,7 +126,7 @@ def evaluate(
     detection = c2st_detection(real, fake, kinds, seed, n_jobs)
     report.c2st_score, report.c2st_xgboost_auc = detection.logistic_score, detection.xgboost_auc
     if detection.note:
-        report.notes.append(f"C2ST logistic score not computed: {detection.note}.")
+        report.notes.append(f"C2ST not computed: {detection.note}.")
     step("C2ST")
 
     report.exact_copy_rate = exact_copy_rate(real, fake)

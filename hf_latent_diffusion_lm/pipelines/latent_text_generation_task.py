@@ -53,11 +53,15 @@ class LatentTextGenerationPipeline(Pipeline):
         return self.model(**call_kwargs)
 
     def postprocess(self, model_outputs):
-        records = model_outputs.records if isinstance(model_outputs.records, list) else None
-        return [
-            {"generated_text": text, **({"record": records[i]} if records and i < len(records) else {})}
-            for i, text in enumerate(model_outputs.texts)
-        ]
+        """One entry per text; ``record`` is that text's own parsed row, absent when the text is not a valid record
+        (the pipeline's ``records`` leave invalid texts out, so they cannot be paired by position)."""
+        if not isinstance(model_outputs.records, list):
+            return [{"generated_text": text} for text in model_outputs.texts]
+        from ..data.constrained_decoding import checked_records
+
+        checked = checked_records(self.model.schema, model_outputs.texts)
+        return [{"generated_text": text, **({} if problems else {"record": row})}
+                for text, (row, problems) in zip(model_outputs.texts, checked)]
 
     def __call__(self, num_samples: int = 1, **kwargs) -> list[dict]:
         kwargs.setdefault("output_type", "records" if self.model.schema is not None else "text")

@@ -363,7 +363,11 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         self._check_known_columns(frame.columns, "column")
         if len(frame) == 0:
             raise ValueError("complete() got an empty DataFrame.")
-        given = [{c: v for c, v in row.items() if not pd.isna(v)} for row in frame.to_dict("records")]
+        given = [{c: self.schema[c].canonical(v) for c, v in row.items() if not pd.isna(v)}
+                 for row in frame.to_dict("records")]
+        for index, row in enumerate(given):  # before any sampling, naming the row
+            if problems := self.schema.cell_problems(row):
+                raise ValueError(f"Row {index} of the table to complete breaks the schema: {problems[0]}.")
         encoder = self.condition_encoder
         condition = None
         if encoder is not None:

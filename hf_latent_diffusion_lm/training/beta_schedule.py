@@ -8,6 +8,8 @@ improvement, training stops early.
 
 from __future__ import annotations
 
+import math
+
 from enum import Enum
 
 
@@ -21,7 +23,7 @@ class BetaDecision(str, Enum):
 
 
 class DecreasingBetaSchedule:
-    """State machine for β; ``state_dict`` / ``load_state_dict`` let accelerate checkpoint and resume it."""
+    """State machine for β; ``state_dict`` / ``load_state_dict`` (plain JSON values) let training resume it."""
 
     def __init__(self, max_beta: float = 0.1, min_beta: float = 0.001, factor: float = 0.7, patience: int = 3,
                  min_delta: float = 0.0):
@@ -52,10 +54,10 @@ class DecreasingBetaSchedule:
         return BetaDecision.DECREASE
 
     def state_dict(self) -> dict:
-        return {"beta": self.beta, "best": self.best,
+        return {"beta": self.beta, "best": None if math.isinf(self.best) else self.best,  # JSON has no infinity
                 "evaluations_without_improvement": self.evaluations_without_improvement}
 
     def load_state_dict(self, state: dict) -> None:
         self.beta = state["beta"]
-        self.best = state["best"]
+        self.best = math.inf if state["best"] is None else state["best"]
         self.evaluations_without_improvement = state["evaluations_without_improvement"]

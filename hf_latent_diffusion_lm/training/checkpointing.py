@@ -1,4 +1,8 @@
-"""Crash-safe checkpoints: write to a temporary folder, then rename, so a checkpoint is never half written."""
+"""Crash-safe checkpoints: write to a temporary folder, then rename, so a checkpoint is never half written.
+
+Training progress (step counters, the β schedule) is kept as JSON inside each checkpoint folder rather than through
+accelerate's custom-state path, which pickles it and needs ``torch.load(weights_only=False)`` to read it back.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import shutil
 from pathlib import Path
 
 CHECKPOINT_PATTERN = re.compile(r"^step-(\d+)$")
-PROGRESS_FILE = "progress.json"
+TRAINING_STATE = "training_state.json"
 
 
 def checkpoint_dirs(root: str | os.PathLike) -> list[Path]:
@@ -35,11 +39,10 @@ def resolve_checkpoint(root: str | os.PathLike, requested: str) -> Path:
 
 
 def save_atomically(accelerator, root: str | os.PathLike, step: int, keep: int = 2,
-                    progress: dict | None = None) -> Path:
+                    training_state: dict | None = None) -> Path:
     """``accelerator.save_state`` into ``root/step-N`` via a temporary folder and a rename; keeps the last ``keep``.
 
-    ``progress`` (counters a resumed run needs) is written beside the state as JSON, readable by
-    :func:`load_progress`.
+    ``training_state`` (JSON values) is written next to the weights as ``training_state.json``.
     """
     root = Path(root)
     final, temporary = root / f"step-{step}", root / f".step-{step}.tmp"
@@ -49,8 +52,8 @@ def save_atomically(accelerator, root: str | os.PathLike, step: int, keep: int =
     accelerator.save_state(str(temporary))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        if progress is not None:
-            (temporary / PROGRESS_FILE).write_text(json.dumps(progress))
+        if training_state is not None:
+            (temporary / TRAINING_STATE).write_text(json.dumps(training_state, indent=2, allow_nan=False))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(temporary, final)
         for old in checkpoint_dirs(root)[:-keep]:
@@ -59,26 +62,34 @@ def save_atomically(accelerator, root: str | os.PathLike, step: int, keep: int =
     return final
 
 
-def load_progress(checkpoint: str | os.PathLike) -> dict:
-    """The counters :func:`save_atomically` stored with a checkpoint."""
-    return json.loads((Path(checkpoint) / PROGRESS_FILE).read_text())
+def read_training_state(checkpoint: str | os.PathLike) -> dict:
+    """The ``training_state`` a checkpoint was saved with."""
+    path = Path(checkpoint) / TRAINING_STATE
+    if not path.is_file():
+        raise FileNotFoundError(f"Checkpoint {str(checkpoint)!r} has no {TRAINING_STATE}; it cannot be resumed.")
+    return json.loads(path.read_text())
 
 
-def save_pretrained_atomically(model, directory: str | os.PathLike, keep: tuple[str, ...] = (), **kwargs) -> None:
-    """``model.save_pretrained`` into a temporary sibling folder, then swap it in; the entries named in ``keep``
-    (e.g. the ``training/`` state inside a pipeline directory) move over from the old folder."""
+def save_pretrained_atomically(model, directory: str | os.PathLike, **kwargs) -> None:
+    """``model.save_pretrained`` into a temporary sibling folder, then swap each saved entry into ``directory``.
+
+    Entry by entry, not the whole folder: whatever else ``directory`` holds (a user's files, training state) stays.
+    """
     directory = Path(directory)
     temporary = directory.with_name(f".{directory.name}.tmp")
     shutil.rmtree(temporary, ignore_errors=True)
     model.save_pretrained(temporary, **kwargs)
-    for name in keep:
-        if (directory / name).exists():
-            os.replace(directory / name, temporary / name)
-    if directory.exists():
-        old = directory.with_name(f".{directory.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(directory, old)
+    if not directory.exists():
         os.replace(temporary, directory)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(temporary, directory)
+        return
+    for entry in sorted(temporary.iterdir()):
+        target = directory / entry.name
+        if target.is_dir() and not target.is_symlink():
+            old = directory / f".{entry.name}.old"
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+            os.replace(entry, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(entry, target)
+    temporary.rmdir()

@@ -19,8 +19,10 @@ from ..data import tokenize_records
 from ..data.condition_encoder import ConditionEncoder
 from ..modeling import LatentDenoiserMLP
 from ..pipelines import LatentDiffusionLMPipeline
+from ..pretrained import resolve_preset
 from ..privacy import PrivacyGuard
-from .checkpointing import load_progress, resolve_checkpoint, save_atomically, save_pretrained_atomically
+from .checkpointing import read_training_state, resolve_checkpoint, save_atomically, save_pretrained_atomically
+from .option_checks import check_diffusion_options
 from .vae_training import TrainedVAE
 
 
@@ -38,7 +40,7 @@ class DiffusionTrainingConfig:
     num_layers: int = field(default=4, metadata={"help": "hidden layers of the denoiser MLP"})
     batch_size: int = field(default=256, metadata={"help": "latents per optimizer step (all processes together)"})
     learning_rate: float = field(default=1e-3, metadata={"help": "denoiser AdamW learning rate"})
-    max_steps: int = field(default=3000, metadata={"help": "denoiser optimizer steps"})
+    max_steps: int | None = field(default=None, metadata={"help": "denoiser optimizer steps (None: the preset's)"})
     eval_every: int = field(default=100, metadata={"help": "steps between held-out EDM loss evaluations"})
     checkpoint_every: int = field(default=500, metadata={"help": "steps between resumable checkpoints"})
     checkpoints_total_limit: int = field(default=2, metadata={"help": "resumable checkpoints kept on disk"})
@@ -51,6 +53,9 @@ class DiffusionTrainingConfig:
         "to them (whoever gets the pipeline gets these rows); without it only hashes of the rows are stored")})
     privacy_quantile: float = field(default=5.0, metadata={"help": (
         "percentile of held-back training rows' distances to the others below which privacy='dcr' re-draws a row")})
+
+    def __post_init__(self):
+        check_diffusion_options(self)
 
 
 class EDMObjective(nn.Module):
@@ -117,7 +122,7 @@ def fit_denoiser(config: DiffusionTrainingConfig, accelerator, denoiser: LatentD
     if config.resume_from_checkpoint:
         checkpoint = resolve_checkpoint(checkpoints, config.resume_from_checkpoint)
         accelerator.load_state(str(checkpoint))
-        progress = load_progress(checkpoint)
+        progress = read_training_state(checkpoint)
 
     def held_out_loss() -> float:
         fixed = torch.Generator(device=device).manual_seed(config.seed)  # same noise each time: comparable
@@ -147,7 +152,7 @@ def fit_denoiser(config: DiffusionTrainingConfig, accelerator, denoiser: LatentD
                 if accelerator.is_main_process:
                     save_pretrained_atomically(model, best_dir)
         if step % config.checkpoint_every == 0 or step == config.max_steps:
-            save_atomically(accelerator, checkpoints, step, config.checkpoints_total_limit, progress=progress)
+            save_atomically(accelerator, checkpoints, step, config.checkpoints_total_limit, progress)
     bar.close()
     accelerator.wait_for_everyone()
     best = LatentDenoiserMLP.from_pretrained(best_dir) if best_dir.exists() else model
@@ -184,6 +189,8 @@ def train_diffusion(config: DiffusionTrainingConfig, trained: TrainedVAE | None 
     records = trained.schema.records(frame)
     texts = [trained.schema.to_text(record) for record in records]
     latents = vae.to(accelerator.device).eval().encode_texts(texts, side.tokenizer, side.encoder_tokenizer).cpu()
+    if config.max_steps is None:
+        config.max_steps = resolve_preset(trained.config.preset).diffusion_steps
 
     conditions, encoder = None, None
     if config.condition_columns:
@@ -206,5 +213,5 @@ def train_diffusion(config: DiffusionTrainingConfig, trained: TrainedVAE | None 
         card_metadata=card_metadata(trained, config, best_loss),
     )
     if accelerator.is_main_process:
-        save_pretrained_atomically(pipe, config.output_dir, keep=("training",))
+        save_pretrained_atomically(pipe, config.output_dir)
     return pipe

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from ..pipelines import LatentDiffusionLMPipeline
 from .diffusion_training import DiffusionTrainingConfig, train_diffusion
-from .vae_training import VAETrainingConfig, train_vae
+from .option_checks import check_training_table
+from .output_directory import check_output_directory
+from .vae_training import VAETrainingConfig, load_training_table, train_vae
 
 TRAINING_FOLDER = "training"  # inside the pipeline directory: logs, configs, and (until done) resumable state
 RESUMABLE_STATE = ("checkpoints", "diffusion-checkpoints", "vae", "denoiser")
@@ -19,9 +21,10 @@ def fit_pipeline(
     out_dir: str | os.PathLike,
     preset: str = "small",
     condition_columns: list[str] | None = None,
-    diffusion_steps: int = 3000,
+    diffusion_steps: int | None = None,
     diffusion_options: dict | None = None,
     keep_checkpoints: bool = False,
+    overwrite: bool = False,
     **vae_options,
 ) -> LatentDiffusionLMPipeline:
     """Train the VAE and the latent prior; save the pipeline to ``out_dir``.
@@ -31,21 +34,24 @@ def fit_pipeline(
     ``data`` is a path (CSV, Parquet, JSON Lines) or a DataFrame (written to ``out_dir/training/data.parquet``);
     ``vae_options`` are fields of :class:`VAETrainingConfig` (``max_steps``, ``batch_size``, ``columns``...);
     ``diffusion_options`` are fields of :class:`DiffusionTrainingConfig` (``hidden_dim``, ``batch_size``...).
+    A non-empty ``out_dir`` that is not a pipeline is refused unless ``overwrite`` (nothing else in it is deleted).
     """
+    check_output_directory(out_dir, overwrite)
     out_dir = Path(out_dir)
     training = out_dir / TRAINING_FOLDER
-    if not isinstance(data, (str, os.PathLike)):
+    resume = vae_options.get("resume_from_checkpoint")
+    options = {"seed": vae_options.get("seed", 0), "mixed_precision": vae_options.get("mixed_precision", "no"),
+               "resume_from_checkpoint": resume and _diffusion_resume(training), **(diffusion_options or {})}
+    diffusion_config = DiffusionTrainingConfig(vae_dir=str(training), output_dir=str(out_dir),
+                                               condition_columns=condition_columns, max_steps=diffusion_steps,
+                                               **options)
+    path = data if isinstance(data, (str, os.PathLike)) else training / "data.parquet"
+    vae_config = VAETrainingConfig(data=str(path), output_dir=str(training), preset=preset, **vae_options)
+    if path is not data:
         training.mkdir(parents=True, exist_ok=True)
-        path = training / "data.parquet"
         data.to_parquet(path)
-        data = path
-    stage1 = train_vae(VAETrainingConfig(data=str(data), output_dir=str(training), preset=preset, **vae_options))
-    options = {"seed": stage1.config.seed, "mixed_precision": stage1.config.mixed_precision,
-               "resume_from_checkpoint": stage1.config.resume_from_checkpoint and _diffusion_resume(training),
-               **(diffusion_options or {})}
-    pipe = train_diffusion(DiffusionTrainingConfig(vae_dir=str(training), output_dir=str(out_dir),
-                                                   condition_columns=condition_columns, max_steps=diffusion_steps,
-                                                   **options), stage1)
+    check_training_table(load_training_table(vae_config), condition_columns, vae_config.target)
+    pipe = train_diffusion(diffusion_config, train_vae(vae_config))
     if not keep_checkpoints:
         for name in RESUMABLE_STATE:
             shutil.rmtree(training / name, ignore_errors=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -15,11 +14,15 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..data import TableSchema, build_record_dataset, collate_records, read_table
+from ..data.table_loading import read_options_from_json
+from ..errors import UnknownColumnError
 from ..modeling import INJECTION_METHODS, LatentVAEModel
 from ..pretrained import PRESETS
 from .beta_schedule import BetaDecision, DecreasingBetaSchedule
-from .checkpointing import resolve_checkpoint, save_atomically, save_pretrained_atomically
+from .checkpointing import read_training_state, resolve_checkpoint, save_atomically, save_pretrained_atomically
 from .components import VAEComponents, build_vae_components, load_decoder_side
+from .loss_log import open_loss_log
+from .option_checks import check_vae_options
 
 
 def option(default, help: str, **metadata):
@@ -55,7 +58,7 @@ class VAETrainingConfig:
     batch_size: int = option(16, "records per optimizer step (all processes together)")
     gradient_accumulation_steps: int = option(1, "batches accumulated per optimizer step")
     learning_rate: float = option(1e-3, "VAE AdamW learning rate")
-    max_steps: int = option(1000, "VAE optimizer steps")
+    max_steps: int | None = option(None, "VAE optimizer steps (None: the preset's)")
     eval_every: int = option(50, "steps between validation evaluations (and beta decisions)")
     checkpoint_every: int = option(100, "steps between resumable checkpoints")
     checkpoints_total_limit: int = option(2, "resumable checkpoints kept on disk")
@@ -69,9 +72,15 @@ class VAETrainingConfig:
     seed: int = option(0, "random seed")
     resume_from_checkpoint: str | None = option(None, "'latest' or a checkpoint folder to continue from")
 
+    def __post_init__(self):
+        check_vae_options(self)
+
+
+LOG_COLUMNS = ["step", "loss", "reconstruction_per_token", "kl", "beta", "val_reconstruction_per_token", "decision"]
+
 
 class TrainingProgress:
-    """Counters that must survive a restart (registered with ``accelerator.register_for_checkpointing``)."""
+    """Counters that must survive a restart (saved as JSON in each checkpoint, see :mod:`.checkpointing`)."""
 
     def __init__(self):
         self.step = 0
@@ -106,11 +115,12 @@ class TrainedVAE:
 
 def load_training_table(config: VAETrainingConfig):
     """The table to learn, restricted to the chosen columns and rows (both stages read it the same way)."""
-    frame = read_table(config.data, **json.loads(config.read_options or "{}"))
+    frame = read_table(config.data, **read_options_from_json(config.read_options))
     if config.columns:
         unknown = [c for c in config.columns if c not in frame.columns]
         if unknown:
-            raise KeyError(f"Unknown column(s) {unknown}; the data has: {', '.join(map(str, frame.columns))}.")
+            raise UnknownColumnError(f"Unknown column(s) {unknown} in --columns; the data has: "
+                                     f"{', '.join(map(str, frame.columns))}.")
         frame = frame[list(config.columns)]
     if config.max_rows:
         frame = frame.head(config.max_rows)
@@ -183,18 +193,22 @@ def train_vae(config: VAETrainingConfig) -> TrainedVAE:
     schedule = DecreasingBetaSchedule(config.max_beta, config.min_beta, config.beta_factor, config.patience,
                                       config.min_delta)
     progress = TrainingProgress()
-    accelerator.register_for_checkpointing(schedule, progress)
     if config.resume_from_checkpoint:
-        accelerator.load_state(str(resolve_checkpoint(output / "checkpoints", config.resume_from_checkpoint)))
+        checkpoint = resolve_checkpoint(output / "checkpoints", config.resume_from_checkpoint)
+        accelerator.load_state(str(checkpoint))
+        state = read_training_state(checkpoint)
+        progress.load_state_dict(state["progress"])
+        schedule.load_state_dict(state["beta_schedule"])
     model = accelerator.unwrap_model(vae)
     best_dir = output / "vae"
-    log_path = output / "vae_log.csv"
-    log_mode = "a" if config.resume_from_checkpoint and log_path.exists() else "w"
-    log = open(log_path, log_mode, newline="") if accelerator.is_main_process else None
-    writer = csv.writer(log) if log else None
-    if writer and log_mode == "w":
-        writer.writerow(["step", "loss", "reconstruction_per_token", "kl", "beta", "val_reconstruction_per_token",
-                         "decision"])
+    log, writer = None, None
+    if accelerator.is_main_process:
+        log, writer = open_loss_log(output / "vae_log.csv", LOG_COLUMNS,
+                                    progress.step if config.resume_from_checkpoint else None)
+
+    def checkpoint_now() -> None:
+        save_atomically(accelerator, output / "checkpoints", progress.step, config.checkpoints_total_limit,
+                        {"progress": progress.state_dict(), "beta_schedule": schedule.state_dict()})
 
     vae.train()
     bar = tqdm(total=config.max_steps, initial=progress.step, desc="VAE", disable=not accelerator.is_main_process)
@@ -232,14 +246,14 @@ def train_vae(config: VAETrainingConfig) -> TrainedVAE:
                 writer.writerow(row)
                 log.flush()
             if progress.step % config.checkpoint_every == 0:
-                save_atomically(accelerator, output / "checkpoints", progress.step, config.checkpoints_total_limit)
+                checkpoint_now()
             if stop or progress.step >= config.max_steps:
                 break
     bar.close()
     if log:
         log.close()
     if progress.step % config.checkpoint_every:
-        save_atomically(accelerator, output / "checkpoints", progress.step, config.checkpoints_total_limit)
+        checkpoint_now()
     accelerator.wait_for_everyone()
     if not best_dir.exists() and accelerator.is_main_process:
         save_pretrained_atomically(model, best_dir)

@@ -1,0 +1,78 @@
+"""Training options checked when they are set (the configs' ``__post_init__``), so a bad value fails in a second,
+naming its command-line flag, instead of after the first training stage."""
+
+from __future__ import annotations
+
+import math
+
+from ..data.table_loading import read_options_from_json
+from ..modeling.configuration_latent_vae import INJECTION_METHODS
+from ..pretrained import resolve_preset
+
+# ldlm fit's flag for each option, where it differs from the field name.
+DIFFUSION_FLAGS = {"max_steps": "--diffusion-max-steps"}
+MIXED_PRECISION = ("no", "fp16", "bf16")
+
+MIN_ROWS = 2  # the latent statistics (a standard deviation) and a validation split need two rows
+
+
+def _flag(name: str, flags: dict) -> str:
+    return f"{name} ({flags.get(name, '--' + name.replace('_', '-'))})"
+
+
+def _check_positive_integers(config, names, flags) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{_flag(name, flags)} must be a positive integer, got {value!r}.")
+
+
+def _check_positive_numbers(config, names, flags) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{_flag(name, flags)} must be a positive finite number, got {value!r}.")
+
+
+def _check_choice(config, name, choices, flags) -> None:
+    if getattr(config, name) not in choices:
+        raise ValueError(f"{_flag(name, flags)} must be one of {list(choices)}, got {getattr(config, name)!r}.")
+
+
+def check_vae_options(config) -> None:
+    """Validate a ``VAETrainingConfig`` and fill ``max_steps`` from the preset when it is ``None``."""
+    preset = resolve_preset(config.preset)
+    if config.max_steps is None:
+        config.max_steps = preset.vae_steps
+    _check_positive_integers(config, ("max_steps", "batch_size", "gradient_accumulation_steps", "eval_every",
+                                      "checkpoint_every", "checkpoints_total_limit", "max_length", "max_rows", "latent_dim",
+                                      "num_soft_tokens", "patience"), {})
+    _check_positive_numbers(config, ("learning_rate", "max_beta", "min_beta", "beta_factor"), {})
+    _check_choice(config, "mixed_precision", MIXED_PRECISION, {})
+    _check_choice(config, "injection_method", INJECTION_METHODS, {})
+    if not 0 <= config.validation_fraction < 1:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {config.validation_fraction!r}.")
+    if config.min_beta > config.max_beta:
+        raise ValueError(f"min_beta ({config.min_beta}) is larger than max_beta ({config.max_beta}).")
+    read_options_from_json(config.read_options)
+
+
+def check_diffusion_options(config) -> None:
+    """Validate a ``DiffusionTrainingConfig`` (``max_steps`` ``None`` is filled by stage 2 from the preset)."""
+    _check_positive_integers(config, ("max_steps", "batch_size", "eval_every", "hidden_dim", "num_layers",
+                                      "condition_bins"), DIFFUSION_FLAGS)
+    _check_positive_numbers(config, ("learning_rate",), DIFFUSION_FLAGS)
+    _check_choice(config, "mixed_precision", MIXED_PRECISION, DIFFUSION_FLAGS)
+
+
+def check_training_table(frame, condition_columns, target: str | None = None) -> None:
+    """Before stage 1: the table has rows enough to learn a distribution from; the condition and target columns
+    exist."""
+    if len(frame) < MIN_ROWS:
+        raise ValueError(f"The training table has {len(frame)} row(s); a generator needs at least {MIN_ROWS} rows to "
+                         "learn a distribution from.")
+    unknown = [name for name in condition_columns or [] if name not in frame.columns]
+    if unknown:
+        raise ValueError(f"Unknown --condition-columns {unknown}; the training columns are {list(frame.columns)}.")
+    if target is not None and target not in frame.columns:
+        raise ValueError(f"Unknown --target {target!r}; the training columns are {list(frame.columns)}.")

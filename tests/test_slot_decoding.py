@@ -45,16 +45,16 @@ def test_refilled_slots_decode_every_latent_once_as_if_alone(schema):
     pipe = pipeline("embedding", "llama", schema)
     z = latents(10)
     lengths, order = [], []
-    grammar = SlotGrammar(schema, pipe.tokenizer, vocab_size=257, num_slots=3)
+    grammar = SlotGrammar(schema, pipe.tokenizer, vocab_size=257, num_slots=5)
     for row, tokens, ended in decode_in_slots(pipe.decoder, pipe.vae.injector, z,
                                                decoder_start_token_id(pipe.tokenizer), pipe.tokenizer.eos_token_id,
-                                               num_slots=3, max_new_tokens=200, grammar=grammar):
+                                               num_slots=5, max_new_tokens=200, grammar=grammar):
         order.append(row)
         lengths.append(len(tokens))
         assert ended
     assert sorted(order) == list(range(10))
     assert order != sorted(order) and len(set(lengths)) > 1  # rows ended at different steps: slots were refilled
-    pooled = pipe.decode(z, batch_size=3, constrained=True, engine="slots")
+    pooled = pipe.decode(z, batch_size=5, constrained=True, engine="slots")
     alone = [pipe.decode(z[i : i + 1], batch_size=1, constrained=True, engine="slots")[0] for i in range(10)]
     assert pooled == alone
 

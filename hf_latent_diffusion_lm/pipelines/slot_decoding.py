@@ -184,7 +184,7 @@ def decode_in_slots(
     generated: list[list[int]] = [[] for _ in first]
     tokens = torch.full((len(first),), eos_token_id, dtype=torch.long, device=device)
 
-    def choose(logits: torch.Tensor, slots: list[int]) -> list[int]:
+    def choose(logits: torch.Tensor, slots: list[int]) -> list[int]:  # row i of logits is slot slots[i]
         scores = logits.float()
         if grammar is not None:
             grammar.mask(scores, slots)
@@ -228,6 +228,8 @@ def decode_in_slots(
         pool.drop_unseen_columns()
         logits = pool.step(tokens)
         slots = live
+        if len(live) < len(logits):  # idle slots' logits are not looked at
+            logits = logits[live]
 
 
 def decode_texts_in_slots(

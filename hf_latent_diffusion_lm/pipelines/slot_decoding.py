@@ -21,7 +21,8 @@ from typing import Iterator, Sequence
 
 import torch
 import xgrammar as xgr
-from transformers import DynamicCache, LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+from transformers import Cache, DynamicCache, LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+from transformers.cache_utils import DynamicLayer
 
 
 class SlotGrammar:
@@ -78,78 +79,100 @@ def token_warpers(do_sample: bool, temperature: float = 1.0, top_p: float = 1.0)
     return warpers
 
 
+class SlotKVLayer(DynamicLayer):
+    """One layer's keys and values, preallocated as ``(slots, kv_heads, capacity, head_dim)``: column ``c`` of a slot
+    holds position ``c`` of its row, and a decoding step writes each slot's new key at that slot's own column."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, pool: "_Pool"):
+        super().__init__()
+        self.keys, self.values, self.pool = keys, values, pool
+        self.dtype, self.device, self.is_initialized = keys.dtype, keys.device, True
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        slots, columns, width = self.pool.slot_index, self.pool.positions, self.pool.width
+        self.keys[slots, :, columns] = key_states[:, :, 0]
+        self.values[slots, :, columns] = value_states[:, :, 0]
+        return self.keys[:, :, :width], self.values[:, :, :width]
+
+    def get_seq_length(self) -> int:
+        return self.pool.width
+
+
 class _Pool:
-    """The slots' shared decoder state: KV cache, attention mask, positions, latents and the row each slot holds."""
+    """The slots' decoder state: a preallocated KV cache, each slot's position (= its next cache column), its
+    latent and the row it holds. Attention masks are built here (a slot sees columns up to its position), so
+    neither the occupant before it nor unwritten columns are ever seen."""
 
-    def __init__(self, decoder, injector, start_token_id: int):
+    def __init__(self, decoder, injector, z: torch.Tensor, rows: list[int], start_token_id: int, capacity: int):
+        """Prefill ``rows`` (latents ``z``); :attr:`first_logits` are their first next-token logits."""
         self.decoder, self.injector, self.start_token_id = decoder, injector, start_token_id
-
-    @classmethod
-    def start(cls, decoder, injector, z: torch.Tensor, rows: list[int], start_token_id: int):
-        """A pool holding ``rows`` (latents ``z``), and their first next-token logits."""
-        pool = cls(decoder, injector, start_token_id)
-        pool.cache, logits, pool.mask, pool.prefix_length = pool._prefill(z)
-        pool.z, pool.rows = z, list(rows)
-        pool.positions = torch.full((len(rows),), pool.prefix_length, dtype=torch.long, device=z.device)
-        pool.first_column = [0] * len(rows)  # where each slot's own columns start
-        return pool, logits
+        prefix, self.first_logits, self.prefix_length = self._prefill(z)
+        layers = []
+        for layer in prefix.layers:
+            keys = layer.keys.new_zeros(*layer.keys.shape[:2], self.prefix_length + capacity, layer.keys.shape[-1])
+            values = torch.zeros_like(keys)
+            keys[:, :, : self.prefix_length], values[:, :, : self.prefix_length] = layer.keys, layer.values
+            layers.append(SlotKVLayer(keys, values, self))
+        self.cache = Cache(layers=layers)
+        self.z, self.rows = z, list(rows)
+        self.positions = torch.full((len(rows),), self.prefix_length, dtype=torch.long, device=z.device)
+        self.slot_index = torch.arange(len(rows), device=z.device)
+        self.width = self.prefix_length
 
     def _prefill(self, z: torch.Tensor):
         """Decoder cache and next-token logits of ``z``'s prefix (what the injector puts before the first token)."""
         start = torch.full((z.shape[0], 1), self.start_token_id, dtype=torch.long, device=z.device)
         inputs = self.injector.decoder_inputs(self.decoder, z, start, torch.ones_like(start))
         inputs.setdefault("past_key_values", DynamicCache(config=self.decoder.config))
-        mask = inputs["attention_mask"]
+        length = inputs["attention_mask"].shape[1]
         fed = inputs["inputs_embeds"].shape[1] if "inputs_embeds" in inputs else inputs["input_ids"].shape[1]
-        positions = torch.arange(mask.shape[1] - fed, mask.shape[1], device=z.device).expand(z.shape[0], -1)
+        positions = torch.arange(length - fed, length, device=z.device).expand(z.shape[0], -1)
         with self.injector.injected(self.decoder, z):
             output = self.decoder(**inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
-        return output.past_key_values, output.logits[:, -1], mask, mask.shape[1]
+        return output.past_key_values, output.logits[:, -1], length
 
-    def step(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Feed each slot its last token; next-token logits for every slot."""
-        self.mask = torch.cat([self.mask, self.mask.new_ones(len(self.rows), 1)], dim=1)
+    def step(self, tokens: torch.Tensor, live: list[int]) -> torch.Tensor:
+        """Feed each slot its last token; next-token logits for every slot (``live``: the slots holding a row)."""
+        self.width = int(self.positions[live].max()) + 1
+        dtype = self.cache.layers[0].keys.dtype
+        seen = torch.arange(self.width, device=tokens.device) <= self.positions[:, None]
+        mask = torch.zeros(seen.shape, dtype=dtype, device=tokens.device).masked_fill_(~seen, torch.finfo(dtype).min)
         with self.injector.injected(self.decoder, self.z):
-            output = self.decoder(input_ids=tokens[:, None], attention_mask=self.mask,
+            output = self.decoder(input_ids=tokens[:, None], attention_mask=mask[:, None, None, :],
                                   position_ids=self.positions[:, None], past_key_values=self.cache, use_cache=True)
         self.positions += 1
         return output.logits[:, -1]
 
     def refill(self, slots: list[int], rows: list[int], z: torch.Tensor) -> torch.Tensor:
-        """Put new rows in ``slots``: their prefix goes into the last columns, older columns are masked from them.
-        Returns their first next-token logits."""
-        cache, logits, _, length = self._prefill(z)
+        """Put new rows in ``slots`` (their prefix in the first columns); returns their first next-token logits."""
+        prefix, logits, length = self._prefill(z)
         index = torch.tensor(slots, device=z.device)
-        width = self.mask.shape[1]
-        for layer, new in zip(self.cache.layers, cache.layers):
-            layer.keys[index, :, width - length :] = new.keys
-            layer.values[index, :, width - length :] = new.values
-        self.mask[index] = 0
-        self.mask[index, width - length :] = 1
+        for layer, new in zip(self.cache.layers, prefix.layers):
+            layer.keys[index, :, :length], layer.values[index, :, :length] = new.keys, new.values
         self.positions[index] = length
         self.z = self.z.index_copy(0, index, z)
         for slot, row in zip(slots, rows):
-            self.rows[slot], self.first_column[slot] = row, width - length
+            self.rows[slot] = row
         return logits
 
-    def keep(self, slots: list[int]) -> None:
-        """Keep only ``slots`` (the rest are finished and nothing is left to refill them with)."""
-        index = torch.tensor(slots, device=self.mask.device)
-        self.cache.batch_select_indices(index)
-        self.mask, self.positions, self.z = self.mask[index], self.positions[index], self.z[index]
-        self.rows = [self.rows[s] for s in slots]
-        self.first_column = [self.first_column[s] for s in slots]
+    def release(self, slot: int) -> None:
+        """The slot's row is done: until refilled it writes (unseen) into its first column."""
+        self.rows[slot] = None
+        self.positions[slot] = 0
 
-    def drop_unseen_columns(self) -> None:
-        """Forget the leading cache columns that belong to no live slot (keeping room for one more prefix)."""
-        live = [column for column, row in zip(self.first_column, self.rows) if row is not None]
-        cut = min(min(live), self.mask.shape[1] - self.prefix_length)
-        if cut <= 0:
-            return
-        for layer in self.cache.layers:
-            layer.keys, layer.values = layer.keys[:, :, cut:], layer.values[:, :, cut:]
-        self.mask = self.mask[:, cut:]
-        self.first_column = [column - cut for column in self.first_column]
+    def keep(self, slots: list[int]) -> None:
+        """Keep only ``slots`` (the rest are idle and nothing is left to refill them with)."""
+        index = torch.tensor(slots, device=self.positions.device)
+        self.cache.batch_select_indices(index)
+        self.positions, self.z, self.slot_index = self.positions[index], self.z[index], self.slot_index[: len(slots)]
+        self.rows = [self.rows[s] for s in slots]
+
+
+def sample_tokens(scores: torch.Tensor) -> torch.Tensor:
+    """One token per row drawn from ``softmax(scores)``: the index of the largest ``p_i / E_i`` with ``E_i``
+    standard exponential, which has the same distribution as ``torch.multinomial`` at a fraction of its CPU cost."""
+    probs = scores.softmax(dim=-1)
+    return (probs / torch.empty_like(probs).exponential_()).argmax(dim=-1)
 
 
 @torch.no_grad()
@@ -164,54 +187,55 @@ def decode_in_slots(
     grammar: SlotGrammar | None = None,
     warpers: LogitsProcessorList | None = None,
     do_sample: bool = False,
+    refill_at: int | None = None,
 ) -> Iterator[tuple[int, list[int], bool]]:
     """Decode every latent with a pool of ``num_slots`` slots kept full (continuous batching).
 
     Yields ``(row, token_ids, ended)`` as rows finish (not in row order): the new tokens without ``eos``, and
     whether ``eos`` ended the row (else it hit ``max_new_tokens``). ``grammar`` constrains each row to a record;
     ``warpers`` and ``do_sample`` pick the next token as ``generate`` would (greedy otherwise; sampling uses torch's
-    global RNG). ``decoder`` and ``injector`` are passed explicitly: the frozen LM and the VAE's latent injector.
+    global RNG). Idle slots are refilled together once ``refill_at`` of them wait (default: an eighth of the pool),
+    so one prefill serves several newcomers. ``decoder`` and ``injector`` are passed explicitly: the frozen LM and
+    the VAE's latent injector.
     """
     device = decoder.device
     latents = latents.to(device=device, dtype=next(injector.parameters()).dtype)
-    queue = iter(range(len(latents)))
-    first = [row for _, row in zip(range(num_slots), queue)]
-    if not first:
+    count = len(latents)
+    if count == 0:
         return
-    pool, logits = _Pool.start(decoder, injector, latents[first], first, start_token_id)
+    refill_at = refill_at or max(1, num_slots // 8)
+    next_row = min(num_slots, count)
+    pool = _Pool(decoder, injector, latents[:next_row], list(range(next_row)), start_token_id, max_new_tokens)
+    logits = pool.first_logits
     if grammar is not None:
-        grammar.start(range(len(first)), first)
-    generated: list[list[int]] = [[] for _ in first]
-    tokens = torch.full((len(first),), eos_token_id, dtype=torch.long, device=device)
+        grammar.start(range(next_row), range(next_row))
+    generated: list[list[int]] = [[] for _ in range(next_row)]
+    tokens = torch.full((next_row,), eos_token_id, dtype=torch.long, device=device)
+    slots, idle = list(range(next_row)), []
 
-    def choose(logits: torch.Tensor, slots: list[int]) -> list[int]:  # row i of logits is slot slots[i]
-        scores = logits.float()
+    while True:
+        scores = logits.float()  # row i is slot slots[i]
         if grammar is not None:
             grammar.mask(scores, slots)
-        if not do_sample:
-            return scores.argmax(dim=-1).tolist()
-        scores = warpers(None, scores) if warpers else scores
-        return torch.multinomial(scores.softmax(dim=-1), num_samples=1).squeeze(1).tolist()
-
-    slots = list(range(len(first)))
-    while True:
-        finished = []
-        for slot, token in zip(slots, choose(logits, slots)):
-            tokens[slot] = token
+        if do_sample:
+            chosen = sample_tokens(warpers(None, scores) if warpers else scores)
+        else:
+            chosen = scores.argmax(dim=-1)
+        tokens[slots] = chosen
+        for slot, token in zip(slots, chosen.tolist()):
             ended = token == eos_token_id
             if not ended:
                 generated[slot].append(token)
             if ended or len(generated[slot]) >= max_new_tokens:
                 yield pool.rows[slot], generated[slot], ended
-                finished.append(slot)
+                pool.release(slot)
+                idle.append(slot)
             elif grammar is not None:
                 grammar.accept(slot, token)
-        newcomers = [row for _, row in zip(finished, queue)]
-        for slot in finished[len(newcomers):]:
-            pool.rows[slot] = None  # nothing left to refill it with
-        if newcomers:  # they choose their first token now, and join the next pool step with the others
-            slots = finished[: len(newcomers)]
-            logits = pool.refill(slots, newcomers, latents[newcomers])
+        if next_row < count and (len(idle) >= refill_at or len(idle) == len(pool.rows)):
+            newcomers = list(range(next_row, min(count, next_row + len(idle))))
+            slots, idle, next_row = idle[: len(newcomers)], idle[len(newcomers) :], next_row + len(newcomers)
+            logits = pool.refill(slots, newcomers, latents[newcomers])  # they choose their first token now
             for slot in slots:
                 generated[slot] = []
             if grammar is not None:
@@ -220,13 +244,12 @@ def decode_in_slots(
         live = [slot for slot, row in enumerate(pool.rows) if row is not None]
         if not live:
             return
-        if 4 * (len(pool.rows) - len(live)) >= len(pool.rows):  # shrink the pool once a quarter of it idles
+        if next_row == count and 4 * len(idle) >= len(pool.rows):  # nothing left to refill: shrink the pool
             pool.keep(live)
             if grammar is not None:
                 grammar.keep(live)
-            tokens, generated, live = tokens[live], [generated[s] for s in live], list(range(len(live)))
-        pool.drop_unseen_columns()
-        logits = pool.step(tokens)
+            tokens, generated, live, idle = tokens[live], [generated[s] for s in live], list(range(len(live))), []
+        logits = pool.step(tokens, live)
         slots = live
         if len(live) < len(logits):  # idle slots' logits are not looked at
             logits = logits[live]

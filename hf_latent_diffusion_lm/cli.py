@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 EPILOG = """examples:
@@ -45,8 +46,17 @@ def _sample(args) -> int:
     pipe = _load(args.model)
     pipe.set_progress_bar_config(disable=True)
     conditions = parse_conditions(args.condition, pipe.schema)
-    frame = generate_records(pipe, args.num_samples, seed=args.seed, conditions=conditions or None,
-                             guidance_scale=args.guidance_scale, constrained=not args.unconstrained)
+    options = {"conditions": conditions or None, "guidance_scale": args.guidance_scale,
+               "constrained": not args.unconstrained}
+    if args.out.endswith(("/", os.sep)) or os.path.isdir(args.out) or not os.path.splitext(args.out)[1]:
+        from .sharded_sampling import sampling_state, write_shards
+
+        summary = write_shards(pipe, args.num_samples, args.out, seed=args.seed, shard_size=args.shard_size,
+                               **options)
+        if sampling_state().is_main_process:
+            print(f"Parquet shards of {args.num_samples} rows are in {args.out} (this run sampled {summary['rows']})")
+        return 0
+    frame = generate_records(pipe, args.num_samples, seed=args.seed, **options)
     write_table(frame, args.out)
     print(f"Wrote {len(frame)} rows to {args.out} (validity {frame.attrs['validity']:.1%})")
     return 0
@@ -119,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sample.add_argument("model", help="a trained pipeline directory")
     sample.add_argument("-n", "--num-samples", type=int, required=True)
-    sample.add_argument("--out", required=True, help="output file: .csv, .jsonl or .parquet")
+    sample.add_argument("--out", required=True, help="output file (.csv, .jsonl or .parquet), or a folder (ending in "
+                        "/) for Parquet shards written as they are sampled; rerunning resumes")
+    sample.add_argument("--shard-size", type=int, default=1000, help="rows per Parquet shard (with a folder --out)")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--condition", action="append", metavar="COL=VALUE",
                         help="a value every row must have (repeatable)")

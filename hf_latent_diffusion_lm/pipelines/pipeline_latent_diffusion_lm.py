@@ -17,7 +17,6 @@ from transformers import LogitsProcessorList, PreTrainedModel
 from ..data.condition_encoder import ConditionEncoder
 from ..data.record_tokenization import decoder_start_token_id, pad_token_id
 from ..modeling import LatentDenoiserMLP, LatentVAEModel
-from .slot_decoding import decode_texts_in_slots
 
 OUTPUT_TYPES = ("text", "records", "pandas")
 ENGINES = ("auto", "slots", "generate")
@@ -264,6 +263,8 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         start_token, texts, truncated = decoder_start_token_id(self.tokenizer), [], 0
         with _seeded(generator, self.decoder.device):
             if engine != "generate" and not generate_kwargs:
+                from .slot_decoding import decode_texts_in_slots
+
                 with self.progress_bar(total=len(latents)) as bar:
                     texts, truncated = decode_texts_in_slots(
                         self.decoder, self.vae.injector, self.tokenizer, latents, batch_size, max_new_tokens,
@@ -414,7 +415,8 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
                 parses and respects column kinds, category sets and ranges.
             fixed_values: ``{column: value}`` forced in every record, or one such dict per record.
             output_type: ``"text"``, ``"records"`` (list of dicts) or ``"pandas"`` (DataFrame).
-            generate_kwargs: passed to the LM's ``generate`` (e.g. ``cache_implementation="static"``).
+            generate_kwargs: ``engine`` (see :meth:`decode`), or arguments of the LM's ``generate`` (e.g.
+                ``cache_implementation="static"``, which selects the ``generate`` engine).
         """
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}.")

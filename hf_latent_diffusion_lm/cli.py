@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -98,13 +99,23 @@ def _load(directory):
 def _sample(args) -> int:
     from .generation import check_output_file, generate_records, parse_conditions, write_table
 
-    check_output_file(args.out)
+    to_folder = args.out.endswith(("/", os.sep)) or os.path.isdir(args.out) or not os.path.splitext(args.out)[1]
+    if not to_folder:
+        check_output_file(args.out)
     pipe = _load(args.model)
     pipe.set_progress_bar_config(disable=True)
     conditions = parse_conditions(args.condition, pipe.schema)
-    frame = generate_records(pipe, args.num_samples, seed=args.seed, conditions=conditions or None,
-                             guidance_scale=args.guidance_scale, constrained=not args.unconstrained,
-                             privacy=args.privacy)
+    options = {"conditions": conditions or None, "guidance_scale": args.guidance_scale,
+               "constrained": not args.unconstrained, "privacy": args.privacy}
+    if to_folder:
+        from .sharded_sampling import sampling_state, write_shards
+
+        summary = write_shards(pipe, args.num_samples, args.out, seed=args.seed, shard_size=args.shard_size,
+                               **options)
+        if sampling_state().is_main_process:
+            print(f"Parquet shards of {args.num_samples} rows are in {args.out} (this run sampled {summary['rows']})")
+        return 0
+    frame = generate_records(pipe, args.num_samples, seed=args.seed, **options)
     if len(frame):
         write_table(frame, args.out)
         print(f"Wrote {len(frame)} rows to {args.out} (validity {frame.attrs['validity']:.1%})")
@@ -168,7 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sample.add_argument("model", help="a trained pipeline directory")
     sample.add_argument("-n", "--num-samples", type=positive_int, required=True)
-    sample.add_argument("--out", required=True, help="output file: .csv, .jsonl or .parquet")
+    sample.add_argument("--out", required=True, help="output file (.csv, .jsonl or .parquet), or a folder (ending in "
+                        "/) for Parquet shards written as they are sampled; rerunning resumes")
+    sample.add_argument("--shard-size", type=positive_int, default=1000,
+                        help="rows per Parquet shard (with a folder --out)")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--condition", action="append", metavar="COL=VALUE",
                         help="a value every row must have (repeatable)")

@@ -1,9 +1,11 @@
 #!/usr/bin/env python
 """Sampling speed: rows/s, tokens/s, peak memory and a per-stage breakdown, against plain `generate`.
 
-Measures in one run, on one machine and dtype: our pipeline end to end (constrained and unconstrained), plain
-``decoder.generate`` of the same LM writing the same number of tokens per row (the floor we are measured against),
-and GReaT's sampler when ``be-great`` is importable. Prints numbers; asserts nothing.
+Measures in one run, on one machine and dtype: our pipeline end to end with its slot engine (continuous batching,
+``engine="slots"``) and with the ``generate`` engine (constrained; ``--unconstrained`` adds unconstrained runs),
+plain ``decoder.generate`` of the same LM writing the same number of tokens per row (the floor we are measured
+against), and GReaT's sampler when ``be-great`` is importable. Prints numbers, ending with ``ours/plain: X.XX``
+(the slot engine's time over plain generate's); asserts nothing.
 
     python scripts/bench_sampling.py --pipeline DIR --num-rows 10000 --device cuda --dtype bfloat16
     python scripts/bench_sampling.py --preset small --schema-from tests/fixtures/adult_sample.csv --num-rows 256
@@ -26,6 +28,7 @@ from transformers import LogitsProcessor
 import hf_latent_diffusion_lm  # noqa: F401  (registers the pipeline class with diffusers)
 from diffusers import DiffusionPipeline, EDMDPMSolverMultistepScheduler
 from hf_latent_diffusion_lm.data.record_tokenization import decoder_start_token_id, pad_token_id
+from hf_latent_diffusion_lm.pipelines.slot_decoding import SlotGrammar
 
 
 class TimedProcessor(LogitsProcessor):
@@ -46,11 +49,15 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+CPU_SECONDS = {"total": 0.0}  # process CPU time spent inside `timed` (on a shared machine wall time is noisy)
+
+
 def timed(device, fn, *args, **kwargs):
     synchronize(device)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = fn(*args, **kwargs)
     synchronize(device)
+    CPU_SECONDS["total"] += time.process_time() - cpu
     return result, time.perf_counter() - start
 
 
@@ -92,8 +99,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--inference-steps", type=int, default=20)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="bfloat16" if torch.cuda.is_available() else "float32")
+    parser.add_argument("--unconstrained", action="store_true", help="also time unconstrained decoding")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--json", help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     pipe = load_pipeline(args).to(device, dtype)
@@ -114,21 +125,31 @@ def main(argv=None) -> dict:
                        latents[: len(start_ids)].to(dtype), start_ids, torch.ones_like(start_ids))
     results["injection_s_per_batch"] = seconds
 
-    # Stage 3: our decoding, constrained (if there is a schema) and not.
-    modes = [False] + ([True] if pipe.schema is not None else [])
-    for constrained in modes:
+    # Stage 3: our decoding with each engine, constrained (if there is a schema) and, on request, not.
+    runs = [(engine, pipe.schema is not None) for engine in ("slots", "generate")]
+    if args.unconstrained and pipe.schema is not None:
+        runs += [(engine, False) for engine in ("slots", "generate")]
+    for engine, constrained in runs:
         clock = {"constraint_masks": 0.0}
-        original = pipe._logits_processors
+        original, original_mask = pipe._logits_processors, SlotGrammar.mask
         pipe._logits_processors = lambda *a, **k: [TimedProcessor(p, clock) for p in original(*a, **k)]
+
+        def timed_mask(self, scores, slots):
+            start = time.perf_counter()
+            original_mask(self, scores, slots)
+            clock["constraint_masks"] += time.perf_counter() - start
+
+        SlotGrammar.mask = timed_mask
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
+        cpu = CPU_SECONDS["total"]
         texts, seconds = timed(device, pipe.decode, latents, batch_size=args.batch_size,
                                max_new_tokens=args.max_new_tokens, do_sample=True, constrained=constrained,
-                               generator=generator)
-        pipe._logits_processors = original
-        name = "ours_constrained" if constrained else "ours_unconstrained"
+                               generator=torch.Generator(device="cpu").manual_seed(0), engine=engine)
+        pipe._logits_processors, SlotGrammar.mask = original, original_mask
+        name = f"ours_{engine}_{'constrained' if constrained else 'unconstrained'}"
         tokens = count_tokens(texts, pipe.tokenizer)
-        entry = {"decode_s": seconds, "tokens": tokens, "constraint_masks_s": clock["constraint_masks"],
+        entry = {"decode_s": seconds, "decode_cpu_s": CPU_SECONDS["total"] - cpu, "tokens": tokens, "constraint_masks_s": clock["constraint_masks"],
                  "peak_memory_gib": peak_memory_gib(device)}
         if pipe.schema is not None:
             start = time.perf_counter()
@@ -139,9 +160,10 @@ def main(argv=None) -> dict:
         results[name] = entry
 
     # Stage 4: plain generate writing the same number of tokens per row (no latent, no constraint, no parsing).
-    reference = results["ours_constrained" if pipe.schema is not None else "ours_unconstrained"]
+    kind = "constrained" if pipe.schema is not None else "unconstrained"
+    reference, old_path = results[f"ours_slots_{kind}"], results[f"ours_generate_{kind}"]
     per_row = max(1, round(reference["tokens"] / n))
-    start_token, seconds = decoder_start_token_id(pipe.tokenizer), 0.0
+    start_token, seconds, cpu = decoder_start_token_id(pipe.tokenizer), 0.0, CPU_SECONDS["total"]
     torch.manual_seed(0)
     for begin in range(0, n, args.batch_size):
         size = min(args.batch_size, n - begin)
@@ -149,9 +171,13 @@ def main(argv=None) -> dict:
         _, step = timed(device, pipe.decoder.generate, ids, attention_mask=torch.ones_like(ids), do_sample=True,
                         top_k=0, max_new_tokens=per_row, min_new_tokens=per_row, pad_token_id=pad_token_id(pipe.tokenizer))
         seconds += step
-    results["plain_generate"] = {"total_s": seconds, "tokens": per_row * n, "rows_per_s": n / seconds,
+    results["plain_generate"] = {"total_s": seconds, "cpu_s": CPU_SECONDS["total"] - cpu, "tokens": per_row * n, "rows_per_s": n / seconds,
                                  "tokens_per_s": per_row * n / seconds}
-    results["overhead_ratio"] = reference["total_s"] / seconds
+    results["ours_over_plain"] = reference["total_s"] / seconds
+    results["ours_generate_engine_over_plain"] = old_path["total_s"] / seconds
+    plain_cpu = results["plain_generate"]["cpu_s"]
+    results["decode_cpu_over_plain"] = {"slots": reference["decode_cpu_s"] / plain_cpu,
+                                        "generate_engine": old_path["decode_cpu_s"] / plain_cpu}
 
     try:
         import be_great  # noqa: F401
@@ -163,6 +189,8 @@ def main(argv=None) -> dict:
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(results, handle, indent=2)
+    print(f"ours (generate engine)/plain: {results['ours_generate_engine_over_plain']:.2f}")
+    print(f"ours/plain: {results['ours_over_plain']:.2f}")
     return results
 
 

@@ -24,6 +24,7 @@ from ..privacy import PrivacyGuard, redraw_rejected, rejected_texts
 from .referenced_decoder import ReferencedDecoder, save_decoder_folder
 
 OUTPUT_TYPES = ("text", "records", "pandas")
+ENGINES = ("auto", "slots", "generate")
 logger = logging.get_logger(__name__)
 
 
@@ -294,13 +295,20 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         constrained: bool = False,
         fixed_values: dict | list[dict] | None = None,
         generator: torch.Generator | None = None,
+        engine: str = "auto",
         **generate_kwargs,
     ) -> list[str]:
         """Texts the frozen decoder writes for each latent (greedy by default: a reconstruction).
 
-        ``batch_size="auto"`` sizes batches from free accelerator memory; extra keyword arguments go to
-        ``generate`` (e.g. ``cache_implementation="static"``).
+        ``batch_size="auto"`` sizes batches (slots) from free accelerator memory. ``engine="slots"`` decodes with
+        a pool of ``batch_size`` slots, each refilled as soon as its record ends (:mod:`.slot_decoding`);
+        ``"generate"`` runs ``generate`` batch by batch, and takes extra keyword arguments for it (e.g.
+        ``cache_implementation="static"``); ``"auto"`` is ``"slots"`` unless such arguments are given.
         """
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}.")
+        if engine == "slots" and generate_kwargs:
+            raise ValueError(f"engine='slots' takes no generate() arguments, got {sorted(generate_kwargs)}.")
         if constrained and self.schema is None:
             raise ValueError("constrained=True needs a schema: set pipe.schema = TableSchema.infer(data).")
         if isinstance(fixed_values, list) and len(fixed_values) != len(latents):
@@ -314,13 +322,22 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
             options.update(temperature=temperature, top_p=top_p, top_k=0)
         start_token, texts, truncated = decoder_start_token_id(self.tokenizer), [], 0
         with _seeded(generator, self._execution_device):
-            for start in self.progress_bar(range(0, len(latents), batch_size)):
-                stop = min(start + batch_size, len(latents))
-                processors = self._logits_processors(constrained, fixed_values, start, stop)
-                ids = self.vae.generate(self.decoder, latents[start:stop], start_token, logits_processor=processors, **options)
-                if ids.shape[1] >= max_new_tokens:
-                    truncated += int((ids != self.tokenizer.eos_token_id).all(dim=1).sum())
-                texts.extend(self.tokenizer.batch_decode(ids, skip_special_tokens=True))
+            if engine != "generate" and not generate_kwargs:
+                from .slot_decoding import decode_texts_in_slots
+
+                with self.progress_bar(total=len(latents)) as bar:
+                    texts, truncated = decode_texts_in_slots(
+                        self.decoder, self.vae.injector, self.tokenizer, latents, batch_size, max_new_tokens,
+                        do_sample, temperature, top_p, self.schema if constrained else None, fixed_values, bar)
+            else:
+                for start in self.progress_bar(range(0, len(latents), batch_size)):
+                    stop = min(start + batch_size, len(latents))
+                    processors = self._logits_processors(constrained, fixed_values, start, stop)
+                    ids = self.vae.generate(self.decoder, latents[start:stop], start_token, logits_processor=processors,
+                                            **options)
+                    if ids.shape[1] >= max_new_tokens:
+                        truncated += int((ids != self.tokenizer.eos_token_id).all(dim=1).sum())
+                    texts.extend(self.tokenizer.batch_decode(ids, skip_special_tokens=True))
         if truncated:
             logger.warning(f"{truncated} of {len(texts)} records hit max_new_tokens={max_new_tokens} before ending "
                            "and are cut short; raise max_new_tokens.")
@@ -469,7 +486,8 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
                 nearest training row than the threshold calibrated at fit time (see :class:`PrivacyGuard`). Rows are
                 re-drawn from fresh latents for up to ``max_privacy_rounds`` rounds; rows still rejected are left
                 out. ``privacy_redraws`` and ``privacy_dropped`` in the output count them.
-            generate_kwargs: passed to the LM's ``generate`` (e.g. ``cache_implementation="static"``).
+            generate_kwargs: ``engine`` (see :meth:`decode`), or arguments of the LM's ``generate`` (e.g.
+                ``cache_implementation="static"``, which selects the ``generate`` engine).
         """
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}.")

@@ -1,0 +1,288 @@
+"""Continuous batching for the frozen decoder: a fixed pool of slots, each refilled with the next latent as soon as
+its record ends, so no decoding step is spent on finished rows.
+
+Why not ``generate``: a ``generate`` batch runs until its longest row ends, and records under a grammar vary a lot
+in length, so most rows idle for much of the batch. Why not transformers' own continuous batching
+(``generate_batch`` / ``ContinuousBatchingManager``, transformers 5): its requests are lists of token ids, so it
+cannot carry our soft-prompt embeddings or KV-memory prefixes, and its logits processors are per-request tensor
+transforms, not stateful grammar matchers.
+
+How: every slot writes its next key/value into the same new cache column each step (one ``DynamicCache`` for the
+pool); a slot's own columns start where its latent's prefix was written. A refilled slot gets its prefix (soft
+prompt + bos, KV memory + bos, or bos with the embedding offset) from a small prefill of the newcomers, copied into
+the last columns of the pool cache; the attention mask hides every older column from it, and its position ids
+restart at the prefix length, so it decodes exactly as it would alone. Columns no live slot sees are dropped.
+The grammar masks for the whole pool come from one xgrammar batch call per step (:class:`SlotGrammar`).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import torch
+import xgrammar as xgr
+from transformers import Cache, DynamicCache, LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+from transformers.cache_utils import DynamicLayer
+
+
+class SlotGrammar:
+    """One xgrammar matcher per slot, restarted when the slot takes a new row (the row's own fixed values).
+
+    Args:
+        schema: the table schema records follow.
+        tokenizer: the decoder's tokenizer.
+        vocab_size: the width of the decoder's logits.
+        num_slots: the pool size.
+        fixed_values: ``{column: value}`` for every row, or one such dict (or ``None``) per row.
+    """
+
+    def __init__(self, schema, tokenizer, vocab_size: int, num_slots: int,
+                 fixed_values: dict | Sequence[dict | None] | None = None):
+        from ..data.constrained_decoding import SchemaLogitsProcessor
+
+        # The schema processor holds the compiled grammars (one per distinct fixed values, compiled once).
+        self._grammars = SchemaLogitsProcessor(schema, tokenizer, vocab_size)
+        self.fixed_values, self.vocab_size = fixed_values, vocab_size
+        self._matchers: list[xgr.GrammarMatcher | None] = [None] * num_slots
+        self._batch = xgr.BatchGrammarMatcher()
+        self._bitmask = xgr.allocate_token_bitmask(num_slots, vocab_size)
+
+    def start(self, slots: Sequence[int], rows: Sequence[int]) -> None:
+        """Give each slot in ``slots`` a fresh matcher for the row of the same position in ``rows``."""
+        for slot, row in zip(slots, rows):
+            fixed = self.fixed_values[row] if isinstance(self.fixed_values, list) else self.fixed_values
+            self._matchers[slot] = xgr.GrammarMatcher(self._grammars.compiled_grammar(fixed))
+
+    def mask(self, scores: torch.Tensor, slots: Sequence[int]) -> None:
+        """Set to -inf, in place, every token that breaks the record of the slot each row of ``scores`` holds."""
+        positions = list(range(len(slots)))
+        self._batch.batch_fill_next_token_bitmask([self._matchers[s] for s in slots], self._bitmask, positions)
+        xgr.apply_token_bitmask_inplace(scores, self._bitmask[: len(slots)].to(scores.device, non_blocking=True),
+                                        vocab_size=self.vocab_size)
+
+    def keep(self, slots: list[int]) -> None:
+        """Renumber the slots after the pool kept only ``slots``."""
+        self._matchers[: len(slots)] = [self._matchers[s] for s in slots]
+
+    def accept(self, slot: int, token: int) -> None:
+        if not self._matchers[slot].accept_token(token):
+            raise RuntimeError(f"Token {token} breaks the record grammar of slot {slot}.")
+
+
+def token_warpers(do_sample: bool, temperature: float = 1.0, top_p: float = 1.0) -> LogitsProcessorList:
+    """The sampling warpers ``generate`` would use for these options (none for greedy decoding)."""
+    warpers = LogitsProcessorList()
+    if do_sample and temperature != 1.0:
+        warpers.append(TemperatureLogitsWarper(temperature))
+    if do_sample and top_p < 1.0:
+        warpers.append(TopPLogitsWarper(top_p))
+    return warpers
+
+
+class SlotKVLayer(DynamicLayer):
+    """One layer's keys and values, preallocated as ``(slots, kv_heads, capacity, head_dim)``: column ``c`` of a slot
+    holds position ``c`` of its row, and a decoding step writes each slot's new key at that slot's own column."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, pool: "_Pool"):
+        super().__init__()
+        self.keys, self.values, self.pool = keys, values, pool
+        self.dtype, self.device, self.is_initialized = keys.dtype, keys.device, True
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        slots, columns, width = self.pool.slot_index, self.pool.positions, self.pool.width
+        self.keys[slots, :, columns] = key_states[:, :, 0]
+        self.values[slots, :, columns] = value_states[:, :, 0]
+        return self.keys[:, :, :width], self.values[:, :, :width]
+
+    def get_seq_length(self) -> int:
+        return self.pool.width
+
+
+class _Pool:
+    """The slots' decoder state: a preallocated KV cache, each slot's position (= its next cache column), its
+    latent and the row it holds. Attention masks are built here (a slot sees columns up to its position), so
+    neither the occupant before it nor unwritten columns are ever seen."""
+
+    def __init__(self, decoder, injector, z: torch.Tensor, rows: list[int], start_token_id: int, capacity: int):
+        """Prefill ``rows`` (latents ``z``); :attr:`first_logits` are their first next-token logits."""
+        self.decoder, self.injector, self.start_token_id = decoder, injector, start_token_id
+        prefix, self.first_logits, self.prefix_length = self._prefill(z)
+        layers = []
+        for layer in prefix.layers:
+            keys = layer.keys.new_zeros(*layer.keys.shape[:2], self.prefix_length + capacity, layer.keys.shape[-1])
+            values = torch.zeros_like(keys)
+            keys[:, :, : self.prefix_length], values[:, :, : self.prefix_length] = layer.keys, layer.values
+            layers.append(SlotKVLayer(keys, values, self))
+        self.cache = Cache(layers=layers)
+        self.z, self.rows = z, list(rows)
+        self.positions = torch.full((len(rows),), self.prefix_length, dtype=torch.long, device=z.device)
+        self.slot_index = torch.arange(len(rows), device=z.device)
+        self.width = self.prefix_length
+
+    def _prefill(self, z: torch.Tensor):
+        """Decoder cache and next-token logits of ``z``'s prefix (what the injector puts before the first token)."""
+        start = torch.full((z.shape[0], 1), self.start_token_id, dtype=torch.long, device=z.device)
+        inputs = self.injector.decoder_inputs(self.decoder, z, start, torch.ones_like(start))
+        inputs.setdefault("past_key_values", DynamicCache(config=self.decoder.config))
+        length = inputs["attention_mask"].shape[1]
+        fed = inputs["inputs_embeds"].shape[1] if "inputs_embeds" in inputs else inputs["input_ids"].shape[1]
+        positions = torch.arange(length - fed, length, device=z.device).expand(z.shape[0], -1)
+        with self.injector.injected(self.decoder, z):
+            output = self.decoder(**inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
+        return output.past_key_values, output.logits[:, -1], length
+
+    def step(self, tokens: torch.Tensor, live: list[int]) -> torch.Tensor:
+        """Feed each slot its last token; next-token logits for every slot (``live``: the slots holding a row)."""
+        self.width = int(self.positions[live].max()) + 1
+        dtype = self.cache.layers[0].keys.dtype
+        seen = torch.arange(self.width, device=tokens.device) <= self.positions[:, None]
+        mask = torch.zeros(seen.shape, dtype=dtype, device=tokens.device).masked_fill_(~seen, torch.finfo(dtype).min)
+        with self.injector.injected(self.decoder, self.z):
+            output = self.decoder(input_ids=tokens[:, None], attention_mask=mask[:, None, None, :],
+                                  position_ids=self.positions[:, None], past_key_values=self.cache, use_cache=True)
+        self.positions += 1
+        return output.logits[:, -1]
+
+    def refill(self, slots: list[int], rows: list[int], z: torch.Tensor) -> torch.Tensor:
+        """Put new rows in ``slots`` (their prefix in the first columns); returns their first next-token logits."""
+        prefix, logits, length = self._prefill(z)
+        index = torch.tensor(slots, device=z.device)
+        for layer, new in zip(self.cache.layers, prefix.layers):
+            layer.keys[index, :, :length], layer.values[index, :, :length] = new.keys, new.values
+        self.positions[index] = length
+        self.z = self.z.index_copy(0, index, z)
+        for slot, row in zip(slots, rows):
+            self.rows[slot] = row
+        return logits
+
+    def release(self, slot: int) -> None:
+        """The slot's row is done: until refilled it writes (unseen) into its first column."""
+        self.rows[slot] = None
+        self.positions[slot] = 0
+
+    def keep(self, slots: list[int]) -> None:
+        """Keep only ``slots`` (the rest are idle and nothing is left to refill them with)."""
+        index = torch.tensor(slots, device=self.positions.device)
+        self.cache.batch_select_indices(index)
+        self.positions, self.z, self.slot_index = self.positions[index], self.z[index], self.slot_index[: len(slots)]
+        self.rows = [self.rows[s] for s in slots]
+
+
+def sample_tokens(scores: torch.Tensor) -> torch.Tensor:
+    """One token per row drawn from ``softmax(scores)``: the index of the largest ``p_i / E_i`` with ``E_i``
+    standard exponential, which has the same distribution as ``torch.multinomial`` at a fraction of its CPU cost."""
+    probs = scores.softmax(dim=-1)
+    return (probs / torch.empty_like(probs).exponential_()).argmax(dim=-1)
+
+
+@torch.no_grad()
+def decode_in_slots(
+    decoder,
+    injector,
+    latents: torch.Tensor,
+    start_token_id: int,
+    eos_token_id: int,
+    num_slots: int,
+    max_new_tokens: int,
+    grammar: SlotGrammar | None = None,
+    warpers: LogitsProcessorList | None = None,
+    do_sample: bool = False,
+    refill_at: int | None = None,
+) -> Iterator[tuple[int, list[int], bool]]:
+    """Decode every latent with a pool of ``num_slots`` slots kept full (continuous batching).
+
+    Yields ``(row, token_ids, ended)`` as rows finish (not in row order): the new tokens without ``eos``, and
+    whether ``eos`` ended the row (else it hit ``max_new_tokens``). ``grammar`` constrains each row to a record;
+    ``warpers`` and ``do_sample`` pick the next token as ``generate`` would (greedy otherwise; sampling uses torch's
+    global RNG). Idle slots are refilled together once ``refill_at`` of them wait (default: an eighth of the pool),
+    so one prefill serves several newcomers. ``decoder`` and ``injector`` are passed explicitly: the frozen LM and
+    the VAE's latent injector.
+    """
+    device = decoder.device
+    latents = latents.to(device=device, dtype=next(injector.parameters()).dtype)
+    count = len(latents)
+    if count == 0:
+        return
+    refill_at = refill_at or max(1, num_slots // 8)
+    next_row = min(num_slots, count)
+    pool = _Pool(decoder, injector, latents[:next_row], list(range(next_row)), start_token_id, max_new_tokens)
+    logits = pool.first_logits
+    if grammar is not None:
+        grammar.start(range(next_row), range(next_row))
+    generated: list[list[int]] = [[] for _ in range(next_row)]
+    tokens = torch.full((next_row,), eos_token_id, dtype=torch.long, device=device)
+    slots, idle = list(range(next_row)), []
+
+    while True:
+        scores = logits.float()  # row i is slot slots[i]
+        if grammar is not None:
+            grammar.mask(scores, slots)
+        if do_sample:
+            chosen = sample_tokens(warpers(None, scores) if warpers else scores)
+        else:
+            chosen = scores.argmax(dim=-1)
+        tokens[slots] = chosen
+        for slot, token in zip(slots, chosen.tolist()):
+            ended = token == eos_token_id
+            if not ended:
+                generated[slot].append(token)
+            if ended or len(generated[slot]) >= max_new_tokens:
+                yield pool.rows[slot], generated[slot], ended
+                pool.release(slot)
+                idle.append(slot)
+            elif grammar is not None:
+                grammar.accept(slot, token)
+        if next_row < count and (len(idle) >= refill_at or len(idle) == len(pool.rows)):
+            newcomers = list(range(next_row, min(count, next_row + len(idle))))
+            slots, idle, next_row = idle[: len(newcomers)], idle[len(newcomers) :], next_row + len(newcomers)
+            logits = pool.refill(slots, newcomers, latents[newcomers])  # they choose their first token now
+            for slot in slots:
+                generated[slot] = []
+            if grammar is not None:
+                grammar.start(slots, newcomers)
+            continue
+        live = [slot for slot, row in enumerate(pool.rows) if row is not None]
+        if not live:
+            return
+        if next_row == count and 4 * len(idle) >= len(pool.rows):  # nothing left to refill: shrink the pool
+            pool.keep(live)
+            if grammar is not None:
+                grammar.keep(live)
+            tokens, generated, live, idle = tokens[live], [generated[s] for s in live], list(range(len(live))), []
+        logits = pool.step(tokens, live)
+        slots = live
+        if len(live) < len(logits):  # idle slots' logits are not looked at
+            logits = logits[live]
+
+
+def decode_texts_in_slots(
+    decoder,
+    injector,
+    tokenizer,
+    latents: torch.Tensor,
+    num_slots: int,
+    max_new_tokens: int,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    schema=None,
+    fixed_values: dict | list[dict] | None = None,
+    progress=None,
+) -> tuple[list[str], int]:
+    """The texts of :func:`decode_in_slots` in the order of ``latents`` (constrained by ``schema`` when given), and
+    how many rows hit ``max_new_tokens`` before ending. ``progress`` (a tqdm bar) advances by one per row."""
+    from ..data.record_tokenization import decoder_start_token_id
+
+    grammar = None
+    if schema is not None:
+        vocab_size = decoder.get_output_embeddings().weight.shape[0]
+        grammar = SlotGrammar(schema, tokenizer, vocab_size, min(num_slots, len(latents)), fixed_values)
+    ids: list[list[int] | None] = [None] * len(latents)
+    truncated = 0
+    rows = decode_in_slots(decoder, injector, latents, decoder_start_token_id(tokenizer), tokenizer.eos_token_id,
+                           num_slots, max_new_tokens, grammar, token_warpers(do_sample, temperature, top_p), do_sample)
+    for row, tokens, ended in rows:
+        ids[row], truncated = tokens, truncated + (not ended)
+        if progress is not None:
+            progress.update(1)
+    return tokenizer.batch_decode(ids, skip_special_tokens=True), truncated

@@ -26,7 +26,7 @@ def model(tmp_path_factory):
         "stock": torch.randint(0, 500, (40,), generator=rng).tolist(),
     }).to_csv(folder / "shop.csv", index=False)
     assert ldlm(["fit", str(folder / "shop.csv"), "--out", str(folder / "model"), "--preset", "tiny",
-                 "--max-steps", "2", "--diffusion-steps", "5", "--batch-size", "16"]) == 0
+                 "--max-steps", "2", "--diffusion-max-steps", "5", "--batch-size", "16"]) == 0
     return folder / "model"
 
 

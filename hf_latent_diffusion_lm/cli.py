@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -17,26 +18,46 @@ EPILOG = """examples:
 """
 
 
+# Stage-1 options that raise field accuracy; flags and help come from VAETrainingConfig's fields.
+FIDELITY_OPTIONS = ("record_format", "decoder_lora_rank", "latent_dim", "num_soft_tokens", "max_beta", "min_beta",
+                    "field_accuracy_rows")
+
+
+def add_config_flags(parser, config_class, names) -> None:
+    """``--name-with-dashes`` flags for dataclass fields: their type, default and ``metadata["help"]``."""
+    from .data.record_format import RECORD_FORMATS
+
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    for name in names:
+        field = fields[name]
+        kind = {"int | None": int, "float | None": float, "str": str, "int": int, "float": float}[field.type]
+        choices = RECORD_FORMATS if name == "record_format" else None
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=field.default, choices=choices,
+                            help=field.metadata.get("help"))
+
+
 def _fit(args) -> int:
     from .training import fit_pipeline
+    from .training.field_accuracy import reconstruction_summary
 
     options = {"columns": args.columns.split(",") if args.columns else None, "target": args.target,
                "max_steps": args.max_steps, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
                "injection_method": args.injection_method, "encoder": args.encoder, "decoder": args.decoder,
                "decoder_gguf_file": args.decoder_gguf_file, "read_options": args.read_options, "seed": args.seed,
                "max_rows": args.max_rows, "mixed_precision": args.mixed_precision,
-               "resume_from_checkpoint": "latest" if args.resume else None}
+               "resume_from_checkpoint": "latest" if args.resume else None,
+               **{name: getattr(args, name) for name in FIDELITY_OPTIONS}}
     fit_pipeline(args.data, args.out, preset=args.preset, diffusion_steps=args.diffusion_steps,
                  condition_columns=args.condition_columns.split(",") if args.condition_columns else None, **options)
+    print(reconstruction_summary(args.out))
     print(f"Saved the trained pipeline to {args.out}")
     return 0
 
 
 def _load(directory):
-    import hf_latent_diffusion_lm  # noqa: F401  (registers the pipeline class with diffusers)
-    from diffusers import DiffusionPipeline
+    from .pipelines import LatentDiffusionLMPipeline
 
-    return DiffusionPipeline.from_pretrained(directory)
+    return LatentDiffusionLMPipeline.from_pretrained(directory)  # re-applies a decoder adapter
 
 
 def _sample(args) -> int:
@@ -112,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--read-options", help='pandas read options as JSON, e.g. \'{"skipinitialspace": true}\'')
     fit.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
     fit.add_argument("--resume", action="store_true", help="continue from the latest VAE checkpoint")
+    from .training.vae_training import VAETrainingConfig
+
+    add_config_flags(fit, VAETrainingConfig, FIDELITY_OPTIONS)
     fit.add_argument("--seed", type=int, default=0)
     fit.set_defaults(handler=_fit)
 

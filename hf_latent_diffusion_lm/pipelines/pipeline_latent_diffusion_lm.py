@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -11,12 +12,14 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.schedulers import EDMDPMSolverMultistepScheduler, EDMEulerScheduler
 from diffusers.utils import BaseOutput, logging
+import huggingface_hub
 from huggingface_hub import HfApi
 from transformers import LogitsProcessorList, PreTrainedModel
 
 from ..data.condition_encoder import ConditionEncoder
 from ..data.record_tokenization import decoder_start_token_id, pad_token_id
 from ..modeling import LatentDenoiserMLP, LatentVAEModel
+from ..modeling.decoder_adapter import ADAPTER_FOLDER, adapter_free_copy, load_decoder_adapter, save_decoder_adapter
 
 OUTPUT_TYPES = ("text", "records", "pandas")
 logger = logging.get_logger(__name__)
@@ -145,9 +148,29 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
 
         repo_id = kwargs.pop("repo_id", None)
         kwargs.setdefault("safe_serialization", True)
-        super().save_pretrained(save_directory, **kwargs)
+        decoder = self.decoder
+        # The base decoder goes to decoder/, a LoRA adapter on it to decoder_adapter/ (from_pretrained re-applies it).
+        self.register_modules(decoder=adapter_free_copy(decoder))
+        try:
+            super().save_pretrained(save_directory, **kwargs)
+        finally:
+            self.register_modules(decoder=decoder)
+        save_decoder_adapter(decoder, save_directory)
         self.vae.config.save_pretrained(save_directory)
         write_model_card(self, save_directory, repo_id=repo_id)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """Load a saved pipeline and re-apply the decoder's LoRA adapter when it was saved with one."""
+        pipe = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        folder = pretrained_model_name_or_path
+        if not os.path.isdir(folder):
+            folder = huggingface_hub.snapshot_download(folder, allow_patterns=[f"{ADAPTER_FOLDER}/*"])
+        decoder = load_decoder_adapter(pipe.decoder, folder)
+        if decoder is not pipe.decoder:
+            pipe.vae.attach_decoder(decoder)
+            pipe.register_modules(decoder=decoder)
+        return pipe
 
     def push_to_hub(
         self,

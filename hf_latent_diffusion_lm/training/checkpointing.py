@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -64,3 +65,11 @@ def save_pretrained_atomically(model, directory: str | os.PathLike, **kwargs) ->
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(temporary, directory)
+
+
+def write_json_atomically(path: str | os.PathLike, data: dict) -> None:
+    """Write ``data`` as JSON through a temporary sibling file and a rename (never a half-written file)."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    os.replace(temporary, path)

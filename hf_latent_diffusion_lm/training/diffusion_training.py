@@ -17,8 +17,10 @@ from tqdm.auto import tqdm
 from ..data import TableSchema, tokenize_records
 from ..data.condition_encoder import ConditionEncoder
 from ..modeling import LatentDenoiserMLP, LatentVAEModel
+from ..modeling.decoder_adapter import load_decoder_adapter
 from ..pipelines import LatentDiffusionLMPipeline
-from .checkpointing import save_pretrained_atomically
+from .checkpointing import save_pretrained_atomically, write_json_atomically
+from .field_accuracy import TRAINING_SUMMARY
 from .vae_training import VAETrainingConfig, load_training_table, vae_components
 
 
@@ -49,8 +51,11 @@ def train_diffusion(config: DiffusionTrainingConfig) -> LatentDiffusionLMPipelin
     schema = TableSchema.load(stage1 / "schema.json")
     frame = load_training_table(vae_config)
     components = vae_components(vae_config)
+    decoder = load_decoder_adapter(components.decoder, stage1)
     vae = LatentVAEModel.from_pretrained(stage1 / "vae")
-    vae.attach_decoder(components.decoder)
+    vae.attach_decoder(decoder)
+    summary_path = stage1 / TRAINING_SUMMARY
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     records = schema.records(frame)
     texts = [schema.to_text(record) for record in records]
     latents = vae.to(accelerator.device).eval().encode_texts(texts, components.tokenizer,
@@ -108,7 +113,7 @@ def train_diffusion(config: DiffusionTrainingConfig) -> LatentDiffusionLMPipelin
     budget = max(int(longest_tokens * 1.25), int(max(map(len, texts)) * 1.5)) + 16
     pipe = LatentDiffusionLMPipeline(
         vae=vae, denoiser=model.eval().cpu(), scheduler=EDMDPMSolverMultistepScheduler(),
-        decoder=components.decoder.cpu(), tokenizer=components.tokenizer,
+        decoder=decoder.cpu(), tokenizer=components.tokenizer,
         encoder_tokenizer=components.encoder_tokenizer, schema=schema,
         conditioning=encoder.to_dict() if encoder else None, max_new_tokens=budget,
         card_metadata={
@@ -118,9 +123,14 @@ def train_diffusion(config: DiffusionTrainingConfig) -> LatentDiffusionLMPipelin
             "training": {"preset": vae_config.preset, "vae_steps": vae_config.max_steps,
                          "batch_size": vae_config.batch_size, "learning_rate": vae_config.learning_rate,
                          "beta": f"{vae_config.max_beta} -> {vae_config.min_beta} (x{vae_config.beta_factor})",
-                         "diffusion_steps": config.max_steps, "best_denoiser_loss": round(best_loss, 4)},
+                         "diffusion_steps": config.max_steps, "best_denoiser_loss": round(best_loss, 4),
+                         "record_format": schema.record_format, "decoder_lora_rank": vae_config.decoder_lora_rank,
+                         **{f"reconstruction {key.replace('_', ' ')}": f"{summary[key]:.1%}"
+                            for key in ("field_accuracy", "record_accuracy") if key in summary}},
         },
     )
     if accelerator.is_main_process:
         save_pretrained_atomically(pipe, config.output_dir)
+        if summary:
+            write_json_atomically(Path(config.output_dir) / TRAINING_SUMMARY, summary)
     return pipe

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -16,8 +18,11 @@ from tqdm.auto import tqdm
 
 from ..data import TableSchema, build_record_dataset, collate_records, read_table
 from ..modeling import LatentVAEModel
+from ..modeling.decoder_adapter import (AdapterCheckpoint, adapter_parameters, add_decoder_lora,
+                                        restore_decoder_adapter, save_decoder_adapter)
 from .beta_schedule import BetaDecision, DecreasingBetaSchedule
-from .checkpointing import resolve_checkpoint, save_atomically, save_pretrained_atomically
+from .checkpointing import resolve_checkpoint, save_atomically, save_pretrained_atomically, write_json_atomically
+from .field_accuracy import TRAINING_SUMMARY, reconstruction_accuracy
 from .components import build_vae_components
 
 
@@ -32,8 +37,21 @@ class VAETrainingConfig:
     decoder: str | None = None
     decoder_gguf_file: str | None = None
     injection_method: str = "soft_prompt"
-    latent_dim: int | None = None
-    num_soft_tokens: int | None = None
+    latent_dim: int | None = field(default=None, metadata={"help": "latent size (default: the preset's)"})
+    num_soft_tokens: int | None = field(
+        default=None, metadata={"help": "decoder positions the latent is injected into (default: the preset's)"})
+    record_format: str = field(default="keyed", metadata={
+        "help": "how records are written: 'keyed' ({age: 39, sex: Male}) or 'compact' (values only, in schema "
+                "order: {39, Male}; fewer tokens per record); stored in the schema, so sampling uses the same"})
+    decoder_lora_rank: int = field(default=0, metadata={
+        "help": "rank of LoRA adapters on the decoder, trained with the VAE (0: frozen decoder); the base stays "
+                "frozen and only the adapter is saved with the pipeline"})
+    field_accuracy_rows: int | None = field(default=None, metadata={
+        "help": "validation records decoded at each evaluation to measure field accuracy (0: off; default: 32 with "
+                "preset tiny, else 200)"})
+    max_cpu_seconds: float | None = field(default=None, metadata={
+        "help": "stop stage 1 after this much CPU time of the process (a budget that a shared machine's load does "
+                "not change; evaluations count)"})
     columns: list[str] | None = None
     max_rows: int | None = None
     target: str | None = None
@@ -47,8 +65,8 @@ class VAETrainingConfig:
     eval_every: int = 50
     checkpoint_every: int = 100
     keep_checkpoints: int = 2
-    max_beta: float = 0.1
-    min_beta: float = 1e-3
+    max_beta: float = field(default=0.1, metadata={"help": "the KL weight training starts with"})
+    min_beta: float = field(default=1e-3, metadata={"help": "the KL weight's floor"})
     beta_factor: float = 0.7
     patience: int = 3
     min_delta: float = 0.0  # a validation gain (nats/token) smaller than this counts as "stopped improving"
@@ -92,7 +110,8 @@ def vae_components(config: VAETrainingConfig):
 
 
 def record_loaders(config: VAETrainingConfig, components, frame, schema):
-    """Training and (when the split has one) validation loaders of tokenised records."""
+    """Training and (when the split has one) validation loaders of tokenised records, and the validation texts
+    (the training texts without a validation split)."""
     datasets = build_record_dataset(frame, schema, components.tokenizer, components.encoder_tokenizer,
                                     max_length=config.max_length, validation_fraction=config.validation_fraction,
                                     seed=config.seed)
@@ -104,7 +123,7 @@ def record_loaders(config: VAETrainingConfig, components, frame, schema):
     if "validation" in datasets:
         validation = DataLoader(datasets["validation"].select_columns(columns), batch_size=config.batch_size,
                                 collate_fn=collate)
-    return train, validation
+    return train, validation, datasets["validation" if validation else "train"]["text"]
 
 
 @torch.no_grad()
@@ -131,23 +150,35 @@ def train_vae(config: VAETrainingConfig) -> LatentVAEModel:
         dataloader_config=DataLoaderConfiguration(split_batches=True, use_seedable_sampler=True),
     )
     set_seed(config.seed)
+    started = time.process_time()
     frame = load_training_table(config)
-    schema = TableSchema.infer(frame, target=config.target)
+    schema = dataclasses.replace(TableSchema.infer(frame, target=config.target), record_format=config.record_format)
     components = vae_components(config)
     vae, decoder = components.vae, components.decoder
-    train_loader, validation_loader = record_loaders(config, components, frame, schema)
+    trainable = list(vae.parameters())
+    if config.decoder_lora_rank:
+        decoder = add_decoder_lora(decoder, config.decoder_lora_rank)
+        vae.attach_decoder(decoder)
+        trainable += adapter_parameters(decoder)
+    train_loader, validation_loader, validation_texts = record_loaders(config, components, frame, schema)
+    accuracy_rows = config.field_accuracy_rows
+    if accuracy_rows is None:
+        accuracy_rows = 32 if config.preset == "tiny" else 200
+    accuracy_texts = validation_texts[:accuracy_rows]
     if accelerator.is_main_process:
         output.mkdir(parents=True, exist_ok=True)
         schema.save(output / "schema.json")
         (output / "training_config.json").write_text(json.dumps(asdict(config), indent=2))
 
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=config.learning_rate)
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate)
     vae, optimizer, train_loader = accelerator.prepare(vae, optimizer, train_loader)
     decoder.to(accelerator.device)
     schedule = DecreasingBetaSchedule(config.max_beta, config.min_beta, config.beta_factor, config.patience,
                                       config.min_delta)
     progress = TrainingProgress()
     accelerator.register_for_checkpointing(schedule, progress)
+    if config.decoder_lora_rank:
+        accelerator.register_for_checkpointing(AdapterCheckpoint(decoder))
     if config.resume_from_checkpoint:
         accelerator.load_state(str(resolve_checkpoint(output / "checkpoints", config.resume_from_checkpoint)))
     model = accelerator.unwrap_model(vae)
@@ -158,7 +189,7 @@ def train_vae(config: VAETrainingConfig) -> LatentVAEModel:
     writer = csv.writer(log) if log else None
     if writer and log_mode == "w":
         writer.writerow(["step", "loss", "reconstruction_per_token", "kl", "beta", "val_reconstruction_per_token",
-                         "decision"])
+                         "decision", "field_accuracy", "record_accuracy"])
 
     vae.train()
     bar = tqdm(total=config.max_steps, initial=progress.step, desc="VAE", disable=not accelerator.is_main_process)
@@ -181,17 +212,27 @@ def train_vae(config: VAETrainingConfig) -> LatentVAEModel:
             bar.set_postfix(recon=f"{out.reconstruction_per_token.item():.3f}", kl=f"{out.kl.item():.1f}",
                             beta=f"{schedule.beta:.2g}")
             row = [progress.step, out.loss.item(), out.reconstruction_per_token.item(), out.kl.item(), schedule.beta,
-                   "", ""]
-            if progress.step % config.eval_every == 0 or progress.step == config.max_steps:
+                   "", "", "", ""]
+            out_of_time = config.max_cpu_seconds and time.process_time() - started >= config.max_cpu_seconds
+            if progress.step % config.eval_every == 0 or progress.step == config.max_steps or out_of_time:
                 value = validation_reconstruction(vae, validation_loader or train_loader, accelerator)
-                decision = schedule.step(value)
-                row[5:] = [value, decision.value]
+                accuracy = reconstruction_accuracy(model, decoder, components.tokenizer, components.encoder_tokenizer,
+                                                   schema, accuracy_texts) if accuracy_texts else None
+                decision = schedule.step(value, accuracy.field_accuracy if accuracy else None)
+                row[5:] = [value, decision.value, *(([accuracy.field_accuracy, accuracy.record_accuracy]
+                                                     if accuracy else ["", ""]))]
                 if decision is BetaDecision.IMPROVED and accelerator.is_main_process:
                     save_pretrained_atomically(model, best_dir)
+                    save_decoder_adapter(decoder, output)
+                    write_json_atomically(output / TRAINING_SUMMARY, {
+                        "step": progress.step, "beta": schedule.beta, "val_reconstruction_per_token": value,
+                        **(accuracy.to_dict() if accuracy else {})})
                 accelerator.wait_for_everyone()
                 if decision is BetaDecision.DECREASE and best_dir.exists():
                     model.load_state_dict(LatentVAEModel.from_pretrained(best_dir).state_dict())
-                stop = decision is BetaDecision.STOP
+                    if config.decoder_lora_rank:
+                        restore_decoder_adapter(decoder, output)
+                stop = decision is BetaDecision.STOP or bool(out_of_time)
             if writer:
                 writer.writerow(row)
                 log.flush()
@@ -207,7 +248,10 @@ def train_vae(config: VAETrainingConfig) -> LatentVAEModel:
     accelerator.wait_for_everyone()
     if not best_dir.exists() and accelerator.is_main_process:
         save_pretrained_atomically(model, best_dir)
+        save_decoder_adapter(decoder, output)
     accelerator.wait_for_everyone()
     best = LatentVAEModel.from_pretrained(best_dir)
+    if config.decoder_lora_rank:
+        restore_decoder_adapter(decoder, output)
     best.attach_decoder(decoder)
     return best

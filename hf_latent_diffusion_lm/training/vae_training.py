@@ -50,8 +50,8 @@ class VAETrainingConfig:
         "help": "validation records decoded at each evaluation to measure field accuracy (0: off; default: 32 with "
                 "preset tiny, else 200)"})
     max_cpu_seconds: float | None = field(default=None, metadata={
-        "help": "stop stage 1 after this much CPU time of the process (a budget that a shared machine's load does "
-                "not change; evaluations count)"})
+        "help": "stop stage 1 after this much CPU time of the process in the training loop (a budget that a "
+                "shared machine's load does not change; evaluations count, loading does not)"})
     columns: list[str] | None = None
     max_rows: int | None = None
     target: str | None = None
@@ -150,7 +150,6 @@ def train_vae(config: VAETrainingConfig) -> LatentVAEModel:
         dataloader_config=DataLoaderConfiguration(split_batches=True, use_seedable_sampler=True),
     )
     set_seed(config.seed)
-    started = time.process_time()
     frame = load_training_table(config)
     schema = dataclasses.replace(TableSchema.infer(frame, target=config.target), record_format=config.record_format)
     components = vae_components(config)
@@ -165,6 +164,7 @@ def train_vae(config: VAETrainingConfig) -> LatentVAEModel:
     if accuracy_rows is None:
         accuracy_rows = 32 if config.preset == "tiny" else 200
     accuracy_texts = validation_texts[:accuracy_rows]
+    lengths = [len(ids) for ids in train_loader.dataset["input_ids"]]
     if accelerator.is_main_process:
         output.mkdir(parents=True, exist_ok=True)
         schema.save(output / "schema.json")
@@ -192,6 +192,7 @@ def train_vae(config: VAETrainingConfig) -> LatentVAEModel:
                          "decision", "field_accuracy", "record_accuracy"])
 
     vae.train()
+    started = time.process_time()
     bar = tqdm(total=config.max_steps, initial=progress.step, desc="VAE", disable=not accelerator.is_main_process)
     stop = False
     while progress.step < config.max_steps and not stop:
@@ -226,6 +227,7 @@ def train_vae(config: VAETrainingConfig) -> LatentVAEModel:
                     save_decoder_adapter(decoder, output)
                     write_json_atomically(output / TRAINING_SUMMARY, {
                         "step": progress.step, "beta": schedule.beta, "val_reconstruction_per_token": value,
+                        "tokens_per_record": sum(lengths) / len(lengths),
                         **(accuracy.to_dict() if accuracy else {})})
                 accelerator.wait_for_everyone()
                 if decision is BetaDecision.DECREASE and best_dir.exists():

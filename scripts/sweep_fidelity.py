@@ -29,7 +29,8 @@ DEFAULT_CONFIGS = [
     "lora8-keyed:decoder_lora_rank=8,record_format=keyed",
     "lora8-compact:decoder_lora_rank=8,record_format=compact",
 ]
-COLUMNS = ["configuration", "field accuracy", "record accuracy", "accuracy by kind", "val NLL/token",
+COLUMNS = ["configuration", "field accuracy", "record accuracy", "accuracy by kind", "numbers' relative error",
+           "val NLL/token",
            "tokens/record", "steps", "rows/CPU-s", "rows/s (wall)", "peak RSS (MiB)"]
 
 
@@ -71,6 +72,7 @@ def run_one(args, name: str, overrides: dict) -> dict:
     return {
         "configuration": name, "field accuracy": summary["field_accuracy"],
         "record accuracy": summary["record_accuracy"], "accuracy by kind": summary["kind_accuracy"],
+        "numbers' relative error": summary["numeric_relative_error"],
         "val NLL/token": summary["val_reconstruction_per_token"],
         "tokens/record": summary["tokens_per_record"], "steps": steps, "best step": summary["step"],
         "rows/CPU-s": rows / cpu, "rows/s (wall)": rows / wall, "cpu_seconds": cpu, "wall_seconds": wall,
@@ -84,6 +86,8 @@ def markdown(results: list[dict]) -> str:
             return f"{value:.1%}"
         if key == "accuracy by kind":
             return ", ".join(f"{kind} {share:.1%}" for kind, share in value.items())
+        if key == "numbers' relative error":
+            return ", ".join(f"{name} {error:.2f}" for name, error in value.items())
         return f"{value:.2f}" if isinstance(value, float) else str(value)
 
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]

@@ -3,7 +3,7 @@
 configuration and write one table row each: field and record accuracy (greedy, schema-constrained reconstruction of
 the validation records), NLL per token, tokens per record, training throughput and peak memory.
 
-    python scripts/sweep_fidelity.py --out runs/sweep --cpu-minutes 5 --threads 2          # bundled demo table
+    python scripts/sweep_fidelity.py --out runs/sweep --cpu-minutes 3 --threads 1          # bundled demo table
     python scripts/sweep_fidelity.py --out runs/sweep --config lora16-compact:decoder_lora_rank=16,record_format=compact
 
 Each configuration runs in its own process (so its peak memory is its own); the budget is CPU time

@@ -54,10 +54,13 @@ def _fit(args) -> int:
 
     vae_options = collect(args, VAETrainingConfig, skip=VAE_FIELDS_SET_BY_FIT)
     diffusion_options = collect(args, DiffusionTrainingConfig, "diffusion_", skip=DIFFUSION_FIELDS_SET_BY_FIT)
+    from .training.field_accuracy import reconstruction_summary
+
     fit_pipeline(args.data, args.out, condition_columns=diffusion_options.pop("condition_columns"),
                  diffusion_steps=diffusion_options.pop("max_steps"), diffusion_options=diffusion_options,
-                 keep_checkpoints=args.keep_checkpoints, overwrite=args.overwrite, resume_from_checkpoint="latest" if args.resume else None,
-                 **vae_options)
+                 keep_checkpoints=args.keep_checkpoints, overwrite=args.overwrite,
+                 resume_from_checkpoint="latest" if args.resume else None, **vae_options)
+    print(reconstruction_summary(args.out))
     print(f"Saved the trained pipeline to {args.out}")
     return 0
 

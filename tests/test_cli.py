@@ -68,6 +68,7 @@ def test_demo_writes_rows_report_and_marginals_plot(tmp_path, capsys):
     assert (out / "report" / "column_distributions.png").stat().st_size > 0
     printed = capsys.readouterr().out
     assert '"validity_rate": 1.0' in printed and "shape_error" in printed
+    assert "field accuracy" in printed and "records reproduced entirely" in printed
 
 
 def test_errors_name_the_problem(tmp_path, capsys):

@@ -1,7 +1,9 @@
-"""The record text format: ``{age: 39, workclass: State-gov, city: "Paris, TX", note: }``.
+"""The record text format: ``{age: 39, workclass: State-gov, city: "Paris, TX", note: }`` (``keyed``), or the
+same values without their column names, ``{39, State-gov, "Paris, TX", }`` (``compact``: fewer tokens per row).
 
 In the spirit of DiffLM's ``{col: value, ...}``, compact because generation cost grows with tokens:
-- columns always in the schema's order, each written ``name: value`` and separated by ``, ``;
+- columns always in the schema's order, each written ``name: value`` (``keyed``) or ``value`` (``compact``) and
+  separated by ``, ``;
 - a missing value is written as nothing (``note: ,``);
 - numbers as their shortest exact decimal (``64``, ``0.1``, ``-3.25``; never an exponent), so floats round-trip;
 - text bare when that is unambiguous, else as a JSON string: quoting is needed for the empty string, text holding
@@ -24,6 +26,7 @@ import pandas as pd
 NAME_SEPARATOR = ": "
 FIELD_SEPARATOR = ", "
 OPEN, CLOSE = "{", "}"
+RECORD_FORMATS = ("keyed", "compact")
 BARE_FORBIDDEN = re.compile(r"[,}\x00-\x1f\x7f]")
 BARE_VALUE = re.compile(r"[^,}\x00-\x1f\x7f]*")
 NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|-?inf|nan")
@@ -88,13 +91,18 @@ def format_value(column, value) -> str:
     return format_string(value)
 
 
-def format_record(columns: Sequence, row: dict) -> str:
+def field_prefix(column, record_format: str = "keyed") -> str:
+    """What precedes a column's value: ``name: `` in keyed records, nothing in compact ones."""
+    return column.name + NAME_SEPARATOR if record_format == "keyed" else ""
+
+
+def format_record(columns: Sequence, row: dict, record_format: str = "keyed") -> str:
     """The record text of ``row``: every column of ``columns``, in order."""
     absent = [column.name for column in columns if column.name not in row]
     extra = [name for name in row if name not in {column.name for column in columns}]
     if absent or extra:
         raise ValueError(f"The row does not match the schema: absent columns {absent}, unknown columns {extra}.")
-    fields = (f"{column.name}{NAME_SEPARATOR}{format_value(column, row[column.name])}" for column in columns)
+    fields = (field_prefix(column, record_format) + format_value(column, row[column.name]) for column in columns)
     return OPEN + FIELD_SEPARATOR.join(fields) + CLOSE
 
 
@@ -141,13 +149,13 @@ def _expect(text: str, position: int, literal: str, column: str | None) -> int:
     return position + len(literal)
 
 
-def parse_record(columns: Sequence, text: str) -> dict:
+def parse_record(columns: Sequence, text: str, record_format: str = "keyed") -> dict:
     """The row ``text`` holds; :class:`RecordParseError` at the first character that breaks the format."""
     row, position = {}, _expect(text, 0, OPEN, columns[0].name)
     for index, column in enumerate(columns):
         if index:
             position = _expect(text, position, FIELD_SEPARATOR, columns[index - 1].name)
-        position = _expect(text, position, column.name + NAME_SEPARATOR, column.name)
+        position = _expect(text, position, field_prefix(column, record_format), column.name)
         row[column.name], position = _read_value(text, position, column)
     position = _expect(text, position, CLOSE, columns[-1].name)
     if position != len(text):

@@ -13,7 +13,7 @@ import json
 import pandas as pd
 
 from .range_grammar import decimal_range, fixed_width_range, integer_range
-from .record_format import CLOSE, FIELD_SEPARATOR, NAME_SEPARATOR, OPEN, format_value
+from .record_format import CLOSE, FIELD_SEPARATOR, OPEN, field_prefix, format_value
 
 # The record format's bare text: no ',', '}' or control characters, not starting with '"'. Surrogate code
 # points are excluded everywhere: a negated class would otherwise let their (invalid) UTF-8 bytes through.
@@ -83,7 +83,7 @@ def schema_grammar(schema, fixed_values: dict | None = None) -> str:
         raise ValueError(f"fixed_values names unknown columns {unknown}; the schema's columns are {schema.names}.")
     rules, fields = [], []
     for index, column in enumerate(schema.columns):
-        opening = literal((FIELD_SEPARATOR if index else OPEN) + column.name + NAME_SEPARATOR)
+        opening = literal((FIELD_SEPARATOR if index else OPEN) + field_prefix(column, schema.record_format))
         if column.name in fixed_values:
             value = column.canonical(fixed_values[column.name])
             problems = schema.cell_problems({column.name: value})

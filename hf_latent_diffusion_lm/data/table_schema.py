@@ -328,10 +328,15 @@ def _infer_column(name: str, series: pd.Series, kind: str | None, max_categories
 
 @dataclass(frozen=True)
 class TableSchema:
-    """Column order, kinds, ranges, category sets and missing values of a table, plus an optional target."""
+    """Column order, kinds, ranges, category sets and missing values of a table, plus an optional target.
+
+    ``record_format`` is how records are written (``keyed``/``compact``, see :mod:`.record_format`); it is stored
+    with the schema so that training, encoding and constrained sampling all use the same one.
+    """
 
     columns: tuple[Column, ...]
     target: str | None = None
+    record_format: str = "keyed"
 
     def __post_init__(self):
         object.__setattr__(self, "columns", tuple(self.columns))
@@ -341,6 +346,10 @@ class TableSchema:
             raise ValueError(f"Duplicated column names in {self.names}.")
         if self.target is not None:
             _check_names([self.target], self.names, "target column")
+        if self.record_format not in record_format.RECORD_FORMATS:
+            raise ValueError(
+                f"record_format must be one of {record_format.RECORD_FORMATS}, got {self.record_format!r}."
+            )
 
     @property
     def names(self) -> list[str]:
@@ -392,7 +401,7 @@ class TableSchema:
             if column.kind == "categorical":
                 entry["categories"] = list(column.categories)
             columns.append(entry)
-        return {"columns": columns, "target": self.target}
+        return {"columns": columns, "target": self.target, "record_format": self.record_format}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TableSchema":
@@ -408,10 +417,10 @@ class TableSchema:
                 known = [f.name for f in fields(COLUMN_TYPES[kind]) if f.init]
                 raise ValueError(f"Bad schema entry for column {entry.get('name')!r}: {error}; a {kind} column has "
                                  f"the keys {['kind', *known]}.") from None
-        extra = sorted(set(data) - {"columns", "target"})
+        extra = sorted(set(data) - {"columns", "target", "record_format"})
         if extra:
-            raise ValueError(f"Unknown schema key(s) {extra}; a schema has 'columns' and 'target'.")
-        return cls(tuple(columns), data.get("target"))
+            raise ValueError(f"Unknown schema key(s) {extra}; a schema has 'columns', 'target' and 'record_format'.")
+        return cls(tuple(columns), data.get("target"), data.get("record_format", "keyed"))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
@@ -434,11 +443,11 @@ class TableSchema:
 
     def to_text(self, row: dict) -> str:
         """The record text of ``row`` (see :mod:`.record_format`)."""
-        return record_format.format_record(self.columns, row)
+        return record_format.format_record(self.columns, row, self.record_format)
 
     def parse(self, text: str) -> dict:
         """The row a record text holds; raises :class:`.record_format.RecordParseError` naming position and column."""
-        return record_format.parse_record(self.columns, text)
+        return record_format.parse_record(self.columns, text, self.record_format)
 
     def validate(self, row: dict) -> list[str]:
         """Which column breaks which rule (an empty list: the row is valid)."""

@@ -3,7 +3,8 @@
 Training starts with a strong KL regularisation (``max_beta``), which shapes a smooth latent space the diffusion
 prior can learn; whenever validation reconstruction stops improving for ``patience`` evaluations, β is multiplied
 by ``factor`` (toward ``min_beta``) and training backtracks to the best checkpoint; at ``min_beta`` with no further
-improvement, training stops early.
+improvement, training stops early. When field accuracy is measured, "better" means higher field accuracy first
+(the number users see) and lower reconstruction NLL as the tie-break.
 """
 
 from __future__ import annotations
@@ -36,12 +37,15 @@ class DecreasingBetaSchedule:
         self.min_beta, self.factor, self.patience, self.min_delta = min_beta, factor, patience, min_delta
         self.beta = max_beta
         self.best = float("inf")
+        self.best_field_accuracy = 0.0
         self.evaluations_without_improvement = 0
 
-    def step(self, validation_reconstruction: float) -> BetaDecision:
-        """Record one validation reconstruction loss and decide."""
-        if validation_reconstruction < self.best - self.min_delta:
-            self.best = validation_reconstruction
+    def step(self, validation_reconstruction: float, field_accuracy: float | None = None) -> BetaDecision:
+        """Record one validation reconstruction loss (and field accuracy, when measured) and decide."""
+        accuracy = 0.0 if field_accuracy is None else field_accuracy
+        lower_loss = validation_reconstruction < self.best - self.min_delta
+        if accuracy > self.best_field_accuracy or (accuracy == self.best_field_accuracy and lower_loss):
+            self.best, self.best_field_accuracy = validation_reconstruction, accuracy
             self.evaluations_without_improvement = 0
             return BetaDecision.IMPROVED
         self.evaluations_without_improvement += 1
@@ -55,9 +59,11 @@ class DecreasingBetaSchedule:
 
     def state_dict(self) -> dict:
         return {"beta": self.beta, "best": None if math.isinf(self.best) else self.best,  # JSON has no infinity
+                "best_field_accuracy": self.best_field_accuracy,
                 "evaluations_without_improvement": self.evaluations_without_improvement}
 
     def load_state_dict(self, state: dict) -> None:
         self.beta = state["beta"]
         self.best = math.inf if state["best"] is None else state["best"]
+        self.best_field_accuracy = state.get("best_field_accuracy", 0.0)  # absent in checkpoints of older versions
         self.evaluations_without_improvement = state["evaluations_without_improvement"]

@@ -12,8 +12,11 @@ import re
 import shutil
 from pathlib import Path
 
+from safetensors.torch import load_file, save_file
+
 CHECKPOINT_PATTERN = re.compile(r"^step-(\d+)$")
 TRAINING_STATE = "training_state.json"
+EXTRA_TENSORS = "extra_tensors.safetensors"
 
 
 def checkpoint_dirs(root: str | os.PathLike) -> list[Path]:
@@ -39,10 +42,11 @@ def resolve_checkpoint(root: str | os.PathLike, requested: str) -> Path:
 
 
 def save_atomically(accelerator, root: str | os.PathLike, step: int, keep: int = 2,
-                    training_state: dict | None = None) -> Path:
+                    training_state: dict | None = None, extra_tensors: dict | None = None) -> Path:
     """``accelerator.save_state`` into ``root/step-N`` via a temporary folder and a rename; keeps the last ``keep``.
 
-    ``training_state`` (JSON values) is written next to the weights as ``training_state.json``.
+    ``training_state`` (JSON values) is written next to the weights as ``training_state.json``; ``extra_tensors``
+    (weights the accelerator does not hold, e.g. a decoder's LoRA adapter) as ``extra_tensors.safetensors``.
     """
     root = Path(root)
     final, temporary = root / f"step-{step}", root / f".step-{step}.tmp"
@@ -54,6 +58,9 @@ def save_atomically(accelerator, root: str | os.PathLike, step: int, keep: int =
     if accelerator.is_main_process:
         if training_state is not None:
             (temporary / TRAINING_STATE).write_text(json.dumps(training_state, indent=2, allow_nan=False))
+        if extra_tensors is not None:
+            save_file({name: tensor.detach().cpu().contiguous() for name, tensor in extra_tensors.items()},
+                      temporary / EXTRA_TENSORS)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(temporary, final)
         for old in checkpoint_dirs(root)[:-keep]:
@@ -68,6 +75,11 @@ def read_training_state(checkpoint: str | os.PathLike) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint {str(checkpoint)!r} has no {TRAINING_STATE}; it cannot be resumed.")
     return json.loads(path.read_text())
+
+
+def read_extra_tensors(checkpoint: str | os.PathLike) -> dict:
+    """The ``extra_tensors`` a checkpoint was saved with."""
+    return load_file(Path(checkpoint) / EXTRA_TENSORS)
 
 
 def save_pretrained_atomically(model, directory: str | os.PathLike, **kwargs) -> None:
@@ -93,3 +105,11 @@ def save_pretrained_atomically(model, directory: str | os.PathLike, **kwargs) ->
         else:
             os.replace(entry, target)
     temporary.rmdir()
+
+
+def write_json_atomically(path: str | os.PathLike, data: dict) -> None:
+    """Write ``data`` as JSON through a temporary sibling file and a rename (never a half-written file)."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    os.replace(temporary, path)

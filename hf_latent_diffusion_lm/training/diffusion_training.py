@@ -21,7 +21,9 @@ from ..modeling import LatentDenoiserMLP
 from ..pipelines import LatentDiffusionLMPipeline
 from ..pretrained import resolve_preset
 from ..privacy import PrivacyGuard
-from .checkpointing import read_training_state, resolve_checkpoint, save_atomically, save_pretrained_atomically
+from .checkpointing import (read_training_state, resolve_checkpoint, save_atomically, save_pretrained_atomically,
+                            write_json_atomically)
+from .field_accuracy import TRAINING_SUMMARY
 from .option_checks import check_diffusion_options
 from .vae_training import TrainedVAE
 
@@ -118,7 +120,7 @@ def fit_denoiser(config: DiffusionTrainingConfig, accelerator, denoiser: LatentD
     model, device = accelerator.unwrap_model(objective).denoiser, accelerator.device
     state = Path(config.output_dir) / "training"  # kept inside the pipeline directory when it is saved
     checkpoints, best_dir = state / "diffusion-checkpoints", state / "denoiser"
-    progress = {"step": 0, "best_loss": float("inf")}
+    progress = {"step": 0, "best_loss": None}  # JSON: no infinity
     if config.resume_from_checkpoint:
         checkpoint = resolve_checkpoint(checkpoints, config.resume_from_checkpoint)
         accelerator.load_state(str(checkpoint))
@@ -147,7 +149,7 @@ def fit_denoiser(config: DiffusionTrainingConfig, accelerator, denoiser: LatentD
         if step % config.eval_every == 0 or step == config.max_steps:
             value = held_out_loss()
             bar.set_postfix(held_out=f"{value:.4f}")
-            if value < progress["best_loss"]:
+            if progress["best_loss"] is None or value < progress["best_loss"]:
                 progress["best_loss"] = value
                 if accelerator.is_main_process:
                     save_pretrained_atomically(model, best_dir)
@@ -159,8 +161,8 @@ def fit_denoiser(config: DiffusionTrainingConfig, accelerator, denoiser: LatentD
     return best.eval().cpu(), progress["best_loss"]
 
 
-def card_metadata(trained: TrainedVAE, config: DiffusionTrainingConfig, best_loss: float) -> dict:
-    """What the model card says about the data and the training run."""
+def card_metadata(trained: TrainedVAE, config: DiffusionTrainingConfig, best_loss: float, summary: dict) -> dict:
+    """What the model card says about the data, the training run and stage 1's reconstruction accuracy."""
     side, vae_config = trained.components.side, trained.config
     return {
         "data": f"{len(trained.frame)} rows of `{Path(vae_config.data).name}` ({len(trained.schema.names)} columns).",
@@ -169,7 +171,10 @@ def card_metadata(trained: TrainedVAE, config: DiffusionTrainingConfig, best_los
         "training": {"preset": vae_config.preset, "vae_steps": vae_config.max_steps,
                      "batch_size": vae_config.batch_size, "learning_rate": vae_config.learning_rate,
                      "beta": f"{vae_config.max_beta} -> {vae_config.min_beta} (x{vae_config.beta_factor})",
-                     "diffusion_steps": config.max_steps, "best_denoiser_loss": round(best_loss, 4)},
+                     "diffusion_steps": config.max_steps, "best_denoiser_loss": round(best_loss, 4),
+                     "record_format": trained.schema.record_format, "decoder_lora_rank": vae_config.decoder_lora_rank,
+                     **{f"reconstruction {key.replace('_', ' ')}": f"{summary[key]:.1%}"
+                        for key in ("field_accuracy", "record_accuracy") if key in summary}},
     }
 
 
@@ -202,6 +207,8 @@ def train_diffusion(config: DiffusionTrainingConfig, trained: TrainedVAE | None 
     denoiser.set_latent_statistics(latents.mean(0), latents.std(0))
     data = LatentTrainingSet.split(denoiser.normalize(latents).to(accelerator.device), conditions, config.seed)
     best, best_loss = fit_denoiser(config, accelerator, denoiser, data)
+    summary_path = Path(trained.config.output_dir) / TRAINING_SUMMARY
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
 
     pipe = LatentDiffusionLMPipeline(
         vae=vae, denoiser=best, scheduler=EDMDPMSolverMultistepScheduler(),
@@ -210,8 +217,10 @@ def train_diffusion(config: DiffusionTrainingConfig, trained: TrainedVAE | None 
         max_new_tokens=decoding_budget(texts, side.tokenizer), decoder_reference=side.reference,
         privacy_guard=PrivacyGuard.fit(trained.schema, records, keep_reference=config.privacy_reference,
                                        quantile=config.privacy_quantile, seed=config.seed),
-        card_metadata=card_metadata(trained, config, best_loss),
+        card_metadata=card_metadata(trained, config, best_loss, summary),
     )
     if accelerator.is_main_process:
         save_pretrained_atomically(pipe, config.output_dir)
+        if summary:
+            write_json_atomically(Path(config.output_dir) / TRAINING_SUMMARY, summary)
     return pipe

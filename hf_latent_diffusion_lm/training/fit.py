@@ -13,7 +13,7 @@ from .output_directory import check_output_directory
 from .vae_training import VAETrainingConfig, load_training_table, train_vae
 
 TRAINING_FOLDER = "training"  # inside the pipeline directory: logs, configs, and (until done) resumable state
-RESUMABLE_STATE = ("checkpoints", "diffusion-checkpoints", "vae", "denoiser")
+RESUMABLE_STATE = ("checkpoints", "diffusion-checkpoints", "vae", "denoiser", "decoder_adapter")
 
 
 def fit_pipeline(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, set_seed
+from peft import get_peft_model_state_dict, set_peft_model_state_dict
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -18,9 +21,13 @@ from ..data.table_loading import read_options_from_json
 from ..errors import UnknownColumnError
 from ..modeling import INJECTION_METHODS, LatentVAEModel
 from ..pretrained import PRESETS
+from ..modeling.decoder_adapter import (adapter_parameters, add_decoder_lora, load_decoder_adapter, restore_decoder_adapter,
+                                        save_decoder_adapter)
 from .beta_schedule import BetaDecision, DecreasingBetaSchedule
-from .checkpointing import read_training_state, resolve_checkpoint, save_atomically, save_pretrained_atomically
+from .checkpointing import (read_extra_tensors, read_training_state, resolve_checkpoint, save_atomically,
+                            save_pretrained_atomically, write_json_atomically)
 from .components import VAEComponents, build_vae_components, load_decoder_side
+from .field_accuracy import TRAINING_SUMMARY, reconstruction_accuracy
 from .loss_log import open_loss_log
 from .option_checks import check_vae_options
 
@@ -48,7 +55,16 @@ class VAETrainingConfig:
     injection_method: str = option("soft_prompt", "how the latent reaches the frozen LM",
                                    choices=INJECTION_METHODS)
     latent_dim: int | None = option(None, "size of the latent (None: the preset's)")
-    num_soft_tokens: int | None = option(None, "soft-prompt / memory positions (None: the preset's)")
+    num_soft_tokens: int | None = option(None, "decoder positions the latent is injected into (None: the preset's)")
+    record_format: str = option("keyed", "how records are written: 'keyed' ({age: 39, sex: Male}) or 'compact' "
+                                "(values only, in schema order: {39, Male}; fewer tokens per record); stored in the "
+                                "schema, so sampling uses the same", choices=("keyed", "compact"))
+    decoder_lora_rank: int = option(0, "rank of LoRA adapters on the decoder, trained with the VAE (0: frozen "
+                                    "decoder); the base stays frozen and only the adapter is saved with the pipeline")
+    field_accuracy_rows: int | None = option(None, "validation records decoded at each evaluation to measure field "
+                                             "accuracy (0: off; None: 32 with preset tiny, else 200)")
+    max_cpu_seconds: float | None = option(None, "stop stage 1 after this much CPU time of the process in the "
+                                           "training loop (a budget a shared machine's load does not change)")
     columns: list[str] | None = option(None, "columns to keep (None: all)")
     max_rows: int | None = option(None, "use only the first N rows")
     target: str | None = option(None, "the target column (stored in the schema)")
@@ -62,8 +78,8 @@ class VAETrainingConfig:
     eval_every: int = option(50, "steps between validation evaluations (and beta decisions)")
     checkpoint_every: int = option(100, "steps between resumable checkpoints")
     checkpoints_total_limit: int = option(2, "resumable checkpoints kept on disk")
-    max_beta: float = option(0.1, "initial KL weight")
-    min_beta: float = option(1e-3, "smallest KL weight")
+    max_beta: float = option(0.1, "the KL weight training starts with")
+    min_beta: float = option(1e-3, "the KL weight's floor")
     beta_factor: float = option(0.7, "beta is multiplied by this when reconstruction stops improving")
     patience: int = option(3, "evaluations without improvement before beta decreases")
     min_delta: float = option(0.0, "a validation gain (nats/token) smaller than this counts as no improvement")
@@ -76,7 +92,8 @@ class VAETrainingConfig:
         check_vae_options(self)
 
 
-LOG_COLUMNS = ["step", "loss", "reconstruction_per_token", "kl", "beta", "val_reconstruction_per_token", "decision"]
+LOG_COLUMNS = ["step", "loss", "reconstruction_per_token", "kl", "beta", "val_reconstruction_per_token", "decision",
+               "field_accuracy", "record_accuracy"]
 
 
 class TrainingProgress:
@@ -108,6 +125,7 @@ class TrainedVAE:
         directory = Path(directory)
         config = VAETrainingConfig(**json.loads((directory / "training_config.json").read_text()))
         side = load_decoder_side(config.preset, config.encoder, config.decoder, config.decoder_gguf_file, config.seed)
+        side.decoder = load_decoder_adapter(side.decoder, directory)
         vae = LatentVAEModel.from_pretrained(directory / "vae")
         return cls(VAEComponents(vae, side), TableSchema.load(directory / "schema.json"),
                    load_training_table(config), config)
@@ -134,7 +152,8 @@ def vae_components(config: VAETrainingConfig) -> VAEComponents:
 
 
 def record_loaders(config: VAETrainingConfig, side, frame, schema):
-    """Training and (when the split has one) validation loaders of tokenised records."""
+    """Training and (when the split has one) validation loaders of tokenised records, and the validation texts
+    (the training texts without a validation split)."""
     datasets = build_record_dataset(frame, schema, side.tokenizer, side.encoder_tokenizer,
                                     max_length=config.max_length, validation_fraction=config.validation_fraction,
                                     seed=config.seed)
@@ -146,7 +165,7 @@ def record_loaders(config: VAETrainingConfig, side, frame, schema):
     if "validation" in datasets:
         validation = DataLoader(datasets["validation"].select_columns(columns), batch_size=config.batch_size,
                                 collate_fn=collate)
-    return train, validation
+    return train, validation, datasets["validation" if validation else "train"]["text"]
 
 
 @torch.no_grad()
@@ -167,8 +186,8 @@ def validation_reconstruction(vae, decoder, loader, accelerator) -> float:
 def train_vae(config: VAETrainingConfig) -> TrainedVAE:
     """Train stage 1 and save ``output_dir/vae`` (best checkpoint), ``schema.json`` and ``training_config.json``.
 
-    Returns the best VAE with the decoder side it was trained against, the schema and the table, so that stage 2
-    can go on in memory.
+    Returns the best VAE with the decoder side it was trained against (its LoRA adapter included, if any), the
+    schema and the table, so that stage 2 can go on in memory.
     """
     output = Path(config.output_dir)
     accelerator = Accelerator(
@@ -178,16 +197,26 @@ def train_vae(config: VAETrainingConfig) -> TrainedVAE:
     )
     set_seed(config.seed)
     frame = load_training_table(config)
-    schema = TableSchema.infer(frame, target=config.target)
+    schema = dataclasses.replace(TableSchema.infer(frame, target=config.target), record_format=config.record_format)
     components = vae_components(config)
-    vae, decoder = components.vae, components.side.decoder
-    train_loader, validation_loader = record_loaders(config, components.side, frame, schema)
+    vae, side = components.vae, components.side
+    trainable = list(vae.parameters())
+    if config.decoder_lora_rank:
+        side.decoder = add_decoder_lora(side.decoder, config.decoder_lora_rank)
+        trainable += adapter_parameters(side.decoder)
+    decoder = side.decoder
+    train_loader, validation_loader, validation_texts = record_loaders(config, side, frame, schema)
+    accuracy_rows = config.field_accuracy_rows
+    if accuracy_rows is None:
+        accuracy_rows = 32 if config.preset == "tiny" else 200
+    accuracy_texts = validation_texts[:accuracy_rows]
+    lengths = [len(ids) for ids in train_loader.dataset["input_ids"]]
     if accelerator.is_main_process:
         output.mkdir(parents=True, exist_ok=True)
         schema.save(output / "schema.json")
         (output / "training_config.json").write_text(json.dumps(asdict(config), indent=2))
 
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=config.learning_rate)
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate)
     vae, optimizer, train_loader = accelerator.prepare(vae, optimizer, train_loader)
     decoder.to(accelerator.device)
     schedule = DecreasingBetaSchedule(config.max_beta, config.min_beta, config.beta_factor, config.patience,
@@ -199,6 +228,8 @@ def train_vae(config: VAETrainingConfig) -> TrainedVAE:
         state = read_training_state(checkpoint)
         progress.load_state_dict(state["progress"])
         schedule.load_state_dict(state["beta_schedule"])
+        if config.decoder_lora_rank:
+            set_peft_model_state_dict(decoder, read_extra_tensors(checkpoint))
     model = accelerator.unwrap_model(vae)
     best_dir = output / "vae"
     log, writer = None, None
@@ -207,10 +238,19 @@ def train_vae(config: VAETrainingConfig) -> TrainedVAE:
                                     progress.step if config.resume_from_checkpoint else None)
 
     def checkpoint_now() -> None:
+        adapter = get_peft_model_state_dict(decoder) if config.decoder_lora_rank else None
         save_atomically(accelerator, output / "checkpoints", progress.step, config.checkpoints_total_limit,
-                        {"progress": progress.state_dict(), "beta_schedule": schedule.state_dict()})
+                        {"progress": progress.state_dict(), "beta_schedule": schedule.state_dict()}, adapter)
+
+    def keep_best(value: float, accuracy) -> None:
+        save_pretrained_atomically(model, best_dir)
+        save_decoder_adapter(decoder, output)
+        write_json_atomically(output / TRAINING_SUMMARY, {
+            "step": progress.step, "beta": schedule.beta, "val_reconstruction_per_token": value,
+            "tokens_per_record": sum(lengths) / len(lengths), **(accuracy.to_dict() if accuracy else {})})
 
     vae.train()
+    started = time.process_time()
     bar = tqdm(total=config.max_steps, initial=progress.step, desc="VAE", disable=not accelerator.is_main_process)
     stop = False
     while progress.step < config.max_steps and not stop:
@@ -231,17 +271,23 @@ def train_vae(config: VAETrainingConfig) -> TrainedVAE:
             bar.set_postfix(recon=f"{out.reconstruction_per_token.item():.3f}", kl=f"{out.kl.item():.1f}",
                             beta=f"{schedule.beta:.2g}")
             row = [progress.step, out.loss.item(), out.reconstruction_per_token.item(), out.kl.item(), schedule.beta,
-                   "", ""]
-            if progress.step % config.eval_every == 0 or progress.step == config.max_steps:
+                   "", "", "", ""]
+            out_of_time = config.max_cpu_seconds and time.process_time() - started >= config.max_cpu_seconds
+            if progress.step % config.eval_every == 0 or progress.step == config.max_steps or out_of_time:
                 value = validation_reconstruction(vae, decoder, validation_loader or train_loader, accelerator)
-                decision = schedule.step(value)
-                row[5:] = [value, decision.value]
+                accuracy = reconstruction_accuracy(model, decoder, side.tokenizer, side.encoder_tokenizer,
+                                                   schema, accuracy_texts) if accuracy_texts else None
+                decision = schedule.step(value, accuracy.field_accuracy if accuracy else None)
+                row[5:] = [value, decision.value, *(([accuracy.field_accuracy, accuracy.record_accuracy]
+                                                     if accuracy else ["", ""]))]
                 if decision is BetaDecision.IMPROVED and accelerator.is_main_process:
-                    save_pretrained_atomically(model, best_dir)
+                    keep_best(value, accuracy)
                 accelerator.wait_for_everyone()
                 if decision is BetaDecision.DECREASE and best_dir.exists():
                     model.load_state_dict(LatentVAEModel.from_pretrained(best_dir).state_dict())
-                stop = decision is BetaDecision.STOP
+                    if config.decoder_lora_rank:
+                        restore_decoder_adapter(decoder, output)
+                stop = decision is BetaDecision.STOP or bool(out_of_time)
             if writer:
                 writer.writerow(row)
                 log.flush()
@@ -257,6 +303,9 @@ def train_vae(config: VAETrainingConfig) -> TrainedVAE:
     accelerator.wait_for_everyone()
     if not best_dir.exists() and accelerator.is_main_process:
         save_pretrained_atomically(model, best_dir)
+        save_decoder_adapter(decoder, output)
     accelerator.wait_for_everyone()
-    best = VAEComponents(LatentVAEModel.from_pretrained(best_dir), components.side)
+    if config.decoder_lora_rank:
+        restore_decoder_adapter(decoder, output)
+    best = VAEComponents(LatentVAEModel.from_pretrained(best_dir), side)
     return TrainedVAE(best, schema, frame, config)

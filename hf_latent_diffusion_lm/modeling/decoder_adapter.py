@@ -1,0 +1,58 @@
+"""A LoRA adapter on the frozen decoder (PEFT): a few trained weights that help a record come back exactly.
+
+The base decoder stays frozen and can be shared by many pipelines; only the adapter is trained (jointly with the
+VAE in stage 1). Training keeps the best adapter as a standard PEFT folder ``decoder_adapter/`` beside the best
+VAE; a saved pipeline keeps it under ``decoder/adapter/`` (see ``pipelines/referenced_decoder.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
+from safetensors.torch import load_file
+
+ADAPTER_FOLDER = "decoder_adapter"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+
+
+def add_decoder_lora(decoder, rank: int) -> PeftModel:
+    """``decoder`` with rank-``rank`` LoRA adapters on every linear layer (the LM head excepted); only the adapter
+    trains. ``lora_alpha = rank`` keeps the adapter's scale at 1 whatever the rank; no dropout, so the decoder
+    behaves the same in train and eval mode."""
+    if rank < 1:
+        raise ValueError(f"The LoRA rank must be at least 1, got {rank}.")
+    config = LoraConfig(r=rank, lora_alpha=rank, lora_dropout=0.0, target_modules="all-linear", bias="none",
+                        task_type="CAUSAL_LM")
+    return get_peft_model(decoder, config)
+
+
+def adapter_parameters(decoder) -> list[torch.nn.Parameter]:
+    """The adapter's weights, made trainable (attaching the decoder to a VAE freezes every weight it has)."""
+    parameters = [p for name, p in decoder.named_parameters() if "lora_" in name]
+    for parameter in parameters:
+        parameter.requires_grad_(True)
+    return parameters
+
+
+def save_decoder_adapter(decoder, directory: str | os.PathLike) -> None:
+    """Write ``directory/decoder_adapter`` (adapter weights and config only) when ``decoder`` carries an adapter."""
+    from ..training.checkpointing import save_pretrained_atomically
+
+    if isinstance(decoder, PeftModel):
+        save_pretrained_atomically(decoder, Path(directory) / ADAPTER_FOLDER)
+
+
+def load_decoder_adapter(base_decoder, directory: str | os.PathLike):
+    """``base_decoder`` with the adapter saved under ``directory`` applied (frozen), or unchanged when there is none."""
+    folder = Path(directory) / ADAPTER_FOLDER
+    if not folder.is_dir():
+        return base_decoder
+    return PeftModel.from_pretrained(base_decoder, folder)
+
+
+def restore_decoder_adapter(decoder: PeftModel, directory: str | os.PathLike) -> None:
+    """Load the adapter weights saved under ``directory`` into ``decoder`` in place (training backtracks to them)."""
+    set_peft_model_state_dict(decoder, load_file(Path(directory) / ADAPTER_FOLDER / ADAPTER_WEIGHTS))

@@ -16,8 +16,9 @@ from .pipeline_latent_diffusion_lm import LatentDiffusionLMPipeline
 TASK = "latent-text-generation"
 
 
-class LatentDiffusionLMForGeneration:
-    """The task's model class: ``from_pretrained`` loads a saved :class:`LatentDiffusionLMPipeline`."""
+class LatentDiffusionLMTaskLoader:
+    """What transformers' ``pipeline()`` calls its model class: ``from_pretrained`` returns a saved
+    :class:`LatentDiffusionLMPipeline` (a diffusers pipeline, not a ``PreTrainedModel``), which the task then runs."""
 
     @classmethod
     def from_pretrained(cls, path: str, dtype=None, **kwargs) -> LatentDiffusionLMPipeline:
@@ -69,5 +70,5 @@ class LatentTextGenerationPipeline(Pipeline):
 
 
 PIPELINE_REGISTRY.register_pipeline(
-    TASK, pipeline_class=LatentTextGenerationPipeline, pt_model=LatentDiffusionLMForGeneration, type="text"
+    TASK, pipeline_class=LatentTextGenerationPipeline, pt_model=LatentDiffusionLMTaskLoader, type="text"
 )

@@ -1,6 +1,7 @@
-"""Tables in, valid records out: loading, schema inference, the record format, constrained decoding, datasets."""
+"""Tables and nested JSON records in, valid records out: loading, schema inference, the record format, constrained decoding, datasets."""
 
 from .condition_encoder import ConditionEncoder
+from .json_record_schema import JsonRecordSchema
 from .constrained_decoding import SchemaLogitsProcessor, grammar_compiler, record_problems, validity_rate
 from .record_dataset import build_record_dataset
 from .record_format import RecordParseError
@@ -19,6 +20,7 @@ __all__ = [
     "CategoricalColumn",
     "ConditionEncoder",
     "DatetimeColumn",
+    "JsonRecordSchema",
     "NumericalColumn",
     "RecordParseError",
     "RecordTooLongError",

@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import pandas as pd
+import xgrammar as xgr
 from pandas.api import types as pdtypes
 
 from . import record_format
+from .record_grammar import schema_grammar
 from .table_loading import read_table
 
 DEFAULT_MAX_CATEGORIES = 100
+KIND = "table"  # tells a stored TableSchema from other record schemas (see .record_schemas)
 _ABSENT = object()
 
 
@@ -275,7 +278,7 @@ class TableSchema:
             if column.kind == "categorical":
                 entry["categories"] = list(column.categories)
             columns.append(entry)
-        return {"columns": columns, "target": self.target}
+        return {"kind": KIND, "columns": columns, "target": self.target}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TableSchema":
@@ -311,6 +314,10 @@ class TableSchema:
     def parse(self, text: str) -> dict:
         """The row a record text holds; raises :class:`.record_format.RecordParseError` naming position and column."""
         return record_format.parse_record(self.columns, text)
+
+    def grammar(self, fixed_values: dict | None = None) -> xgr.Grammar:
+        """The decoding grammar of the schema's records (:mod:`.record_grammar`), ``fixed_values`` written exactly."""
+        return xgr.Grammar.from_ebnf(schema_grammar(self, fixed_values))
 
     def validate(self, row: dict) -> list[str]:
         """Which column breaks which rule (an empty list: the row is valid)."""

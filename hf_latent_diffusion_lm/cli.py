@@ -14,6 +14,9 @@ EPILOG = """examples:
   ldlm sample my-model -n 500 --out rich.csv --condition "income=>50K" --guidance-scale 2
   ldlm complete my-model partial.csv --out filled.csv   # fill the empty cells of each row
   ldlm evaluate real.csv synthetic.csv --test test.csv --target income --out report/
+  ldlm fit tool_calls.jsonl --out toolcall-model     # nested JSON records (e.g. BFCL tool calls)
+  ldlm sample toolcall-model -n 100 --out calls.jsonl
+  ldlm evaluate tool_calls.jsonl calls.jsonl --out report/
 """
 
 
@@ -24,7 +27,7 @@ def _fit(args) -> int:
                "max_steps": args.max_steps, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
                "injection_method": args.injection_method, "encoder": args.encoder, "decoder": args.decoder,
                "decoder_gguf_file": args.decoder_gguf_file, "read_options": args.read_options, "seed": args.seed,
-               "max_rows": args.max_rows, "mixed_precision": args.mixed_precision,
+               "max_rows": args.max_rows, "mixed_precision": args.mixed_precision, "schema": args.schema,
                "resume_from_checkpoint": "latest" if args.resume else None}
     fit_pipeline(args.data, args.out, preset=args.preset, diffusion_steps=args.diffusion_steps,
                  condition_columns=args.condition_columns.split(",") if args.condition_columns else None, **options)
@@ -39,11 +42,30 @@ def _load(directory):
     return DiffusionPipeline.from_pretrained(directory)
 
 
+def _sample_json_records(pipe, args) -> int:
+    from .data.json_lines import write_json_lines
+    from .record_sampling import sample_records
+
+    if args.condition:
+        raise ValueError("--condition needs a table model; this model writes nested JSON records.")
+    sample = sample_records(pipe, args.num_samples, seed=args.seed, constrained=not args.unconstrained,
+                            tool_call_consistency=False if args.no_tool_call_consistency else None)
+    write_json_lines(sample.records, args.out)
+    semantic = "" if sample.semantic_validity is None else (
+        f", semantic validity {sample.first_draw_semantic_validity:.1%} first draw, "
+        f"{sample.semantic_validity:.1%} after {sample.redraws} re-draws")
+    print(f"Wrote {len(sample.records)} records to {args.out} (schema validity {sample.schema_validity:.1%}{semantic})")
+    return 0
+
+
 def _sample(args) -> int:
+    from .data.json_record_schema import JsonRecordSchema
     from .generation import generate_records, parse_conditions, write_table
 
     pipe = _load(args.model)
     pipe.set_progress_bar_config(disable=True)
+    if isinstance(pipe.schema, JsonRecordSchema):
+        return _sample_json_records(pipe, args)
     conditions = parse_conditions(args.condition, pipe.schema)
     frame = generate_records(pipe, args.num_samples, seed=args.seed, conditions=conditions or None,
                              guidance_scale=args.guidance_scale, constrained=not args.unconstrained)
@@ -110,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--learning-rate", type=float, default=1e-3)
     fit.add_argument("--max-rows", type=int, help="use only the first N rows")
     fit.add_argument("--read-options", help='pandas read options as JSON, e.g. \'{"skipinitialspace": true}\'')
+    fit.add_argument("--schema", help="a JSON Schema file the (nested JSON Lines) records follow (default: inferred)")
     fit.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
     fit.add_argument("--resume", action="store_true", help="continue from the latest VAE checkpoint")
     fit.add_argument("--seed", type=int, default=0)
@@ -119,12 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sample.add_argument("model", help="a trained pipeline directory")
     sample.add_argument("-n", "--num-samples", type=int, required=True)
-    sample.add_argument("--out", required=True, help="output file: .csv, .jsonl or .parquet")
+    sample.add_argument("--out", required=True, help="output file: .csv, .jsonl or .parquet (.jsonl for nested records)")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--condition", action="append", metavar="COL=VALUE",
                         help="a value every row must have (repeatable)")
     sample.add_argument("--guidance-scale", type=float, default=1.0, help="classifier-free guidance weight")
     sample.add_argument("--unconstrained", action="store_true", help="no schema constraint (for comparison)")
+    sample.add_argument("--no-tool-call-consistency", action="store_true",
+                        help="keep tool-call records whose calls break their functions (default: re-draw them)")
     sample.set_defaults(handler=_sample)
 
     complete = commands.add_parser("complete", help="fill the missing cells of a table's rows")

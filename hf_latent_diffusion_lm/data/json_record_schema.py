@@ -21,6 +21,7 @@ import xgrammar as xgr
 from genson import SchemaBuilder
 from genson.schema.strategies import List, Number, Object, String
 
+from .json_lines import read_json_records
 from .record_format import RecordParseError
 
 KIND = "json"
@@ -274,30 +275,3 @@ class JsonRecordSchema:
         # xgrammar's length-bounded strings allow raw control characters, which JSON forbids, and surrogate code
         # points, whose UTF-8 bytes are invalid (decoded, each byte becomes a U+FFFD): exclude both.
         return xgr.Grammar.from_ebnf(str(grammar).replace(_XGRAMMAR_BOUNDED_CHAR, _JSON_BOUNDED_CHAR))
-
-
-def read_json_records(data) -> list[dict]:
-    """Records from a list of dicts or a JSON Lines file (one object per line; blank lines skipped)."""
-    if isinstance(data, (str, Path)):
-        path = Path(data)
-        if not path.is_file():
-            raise FileNotFoundError(f"No JSON Lines file at {str(path)!r}.")
-        records = []
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as error:
-                    raise ValueError(f"{str(path)!r} line {number} is not JSON: {error.msg}.") from None
-        data, source = records, repr(str(path))
-    else:
-        source = "The records"
-    data = list(data)
-    if not data:
-        raise ValueError(f"{source} hold no records.")
-    bad = next((index for index, record in enumerate(data) if not isinstance(record, dict)), None)
-    if bad is not None:
-        raise ValueError(f"{source}: record {bad} is a {type(data[bad]).__name__}, not a JSON object.")
-    return data

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 from . import json_record_schema, table_schema
-from .json_record_schema import JsonRecordSchema, read_json_records
+from .json_lines import read_json_records
+from .json_record_schema import JsonRecordSchema
 from .table_schema import TableSchema
 
 SCHEMA_KINDS = {table_schema.KIND: TableSchema, json_record_schema.KIND: JsonRecordSchema}

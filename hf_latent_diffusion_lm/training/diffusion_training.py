@@ -14,8 +14,9 @@ from accelerate.utils import set_seed
 from diffusers import EDMDPMSolverMultistepScheduler
 from tqdm.auto import tqdm
 
-from ..data import TableSchema, tokenize_records
+from ..data import tokenize_records
 from ..data.condition_encoder import ConditionEncoder
+from ..data.record_schemas import load_schema
 from ..modeling import LatentDenoiserMLP, LatentVAEModel
 from ..pipelines import LatentDiffusionLMPipeline
 from .checkpointing import save_pretrained_atomically
@@ -46,8 +47,10 @@ def train_diffusion(config: DiffusionTrainingConfig) -> LatentDiffusionLMPipelin
     set_seed(config.seed)
     stage1 = Path(config.vae_dir)
     vae_config = VAETrainingConfig(**json.loads((stage1 / "training_config.json").read_text()))
-    schema = TableSchema.load(stage1 / "schema.json")
+    schema = load_schema(stage1 / "schema.json")
     frame = load_training_table(vae_config)
+    if config.condition_columns and isinstance(frame, list):
+        raise ValueError("condition_columns need a flat table; nested JSON records cannot condition the prior yet.")
     components = vae_components(vae_config)
     vae = LatentVAEModel.from_pretrained(stage1 / "vae")
     vae.attach_decoder(components.decoder)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -14,7 +14,9 @@ from accelerate.utils import DataLoaderConfiguration, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..data import TableSchema, build_record_dataset, collate_records, read_table
+from ..data import build_record_dataset, collate_records, read_table
+from ..data.json_lines import read_json_records
+from ..data.record_schemas import holds_nested_records, infer_schema
 from ..modeling import LatentVAEModel
 from .beta_schedule import BetaDecision, DecreasingBetaSchedule
 from .checkpointing import resolve_checkpoint, save_atomically, save_pretrained_atomically
@@ -38,6 +40,8 @@ class VAETrainingConfig:
     max_rows: int | None = None
     target: str | None = None
     read_options: str | None = None  # JSON object of pandas read options, e.g. '{"skipinitialspace": true}'
+    schema: str | None = field(default=None, metadata={
+        "help": "a JSON Schema file the (nested JSON Lines) records follow; default: inferred from the data"})
     max_length: int = 512
     validation_fraction: float = 0.1
     batch_size: int = 16
@@ -73,7 +77,13 @@ class TrainingProgress:
 
 
 def load_training_table(config: VAETrainingConfig):
-    """The table to learn, restricted to the chosen columns and rows (both stages read it the same way)."""
+    """The table to learn (for nested JSON Lines or with a JSON Schema: the list of records), restricted to the
+    chosen columns (top-level keys) and rows; both stages read it the same way."""
+    if config.schema or holds_nested_records(config.data):
+        records = read_json_records(config.data)
+        if config.columns:
+            records = [{key: record[key] for key in config.columns if key in record} for record in records]
+        return records[: config.max_rows] if config.max_rows else records
     frame = read_table(config.data, **json.loads(config.read_options or "{}"))
     if config.columns:
         unknown = [c for c in config.columns if c not in frame.columns]
@@ -132,7 +142,7 @@ def train_vae(config: VAETrainingConfig) -> LatentVAEModel:
     )
     set_seed(config.seed)
     frame = load_training_table(config)
-    schema = TableSchema.infer(frame, target=config.target)
+    schema = infer_schema(frame, target=config.target, json_schema=config.schema)
     components = vae_components(config)
     vae, decoder = components.vae, components.decoder
     train_loader, validation_loader = record_loaders(config, components, frame, schema)

@@ -137,7 +137,7 @@ def _builder(max_enum: int, max_properties: int) -> SchemaBuilder:
     return RecordSchemaBuilder(schema_uri=None)
 
 
-def _object_schemas(schema: dict) -> list[dict]:
+def object_schemas(schema: dict) -> list[dict]:
     """The object-typed branches of ``schema`` (itself, or its ``anyOf``/``oneOf`` alternatives)."""
     branches = [schema, *schema.get("anyOf", []), *schema.get("oneOf", [])]
     return [b for b in branches if isinstance(b, dict) and ("properties" in b or "additionalProperties" in b)]
@@ -154,7 +154,7 @@ def canonical(value, schema: dict | bool):
         return [canonical(item, items) for item in value]
     if not isinstance(value, dict):
         return value
-    objects = _object_schemas(schema)
+    objects = object_schemas(schema)
     properties = objects[0].get("properties", {}) if objects else {}
     rest = objects[0].get("additionalProperties", {}) if objects else {}
     ordered = [key for key in properties if key in value] + [key for key in value if key not in properties]

@@ -28,6 +28,7 @@ def _fit(args) -> int:
                "injection_method": args.injection_method, "encoder": args.encoder, "decoder": args.decoder,
                "decoder_gguf_file": args.decoder_gguf_file, "read_options": args.read_options, "seed": args.seed,
                "max_rows": args.max_rows, "mixed_precision": args.mixed_precision, "schema": args.schema,
+               "max_length": args.max_length,
                "resume_from_checkpoint": "latest" if args.resume else None}
     fit_pipeline(args.data, args.out, preset=args.preset, diffusion_steps=args.diffusion_steps,
                  condition_columns=args.condition_columns.split(",") if args.condition_columns else None, **options)
@@ -131,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--batch-size", type=int, default=16)
     fit.add_argument("--learning-rate", type=float, default=1e-3)
     fit.add_argument("--max-rows", type=int, help="use only the first N rows")
+    fit.add_argument("--max-length", type=int, default=512, help="longest record in decoder tokens (with bos/eos)")
     fit.add_argument("--read-options", help='pandas read options as JSON, e.g. \'{"skipinitialspace": true}\'')
     fit.add_argument("--schema", help="a JSON Schema file the (nested JSON Lines) records follow (default: inferred)")
     fit.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])

@@ -119,3 +119,25 @@ def test_cli_fit_sample_on_json_lines_with_a_user_schema(tmp_path, capsys):
     assert len(synthetic) == 8 and all(len(record["question"]) <= 12 for record in synthetic)
     assert not {record["question"] for record in synthetic} & {f"{n} {v}" for n, (_, vs) in FUNCTIONS.items() for v in vs}
     assert "schema validity 100.0%" in capsys.readouterr().out
+
+
+def test_evaluate_scores_copies_broken_calls_and_new_records(tmp_path, capsys):
+    real = load_bfcl(FIXTURES / "bfcl")
+    synthetic = [json.loads(json.dumps(record)) for record in real[:10]]  # 10 exact copies...
+    for record in synthetic[5:]:  # ...of which 5 are changed: a new question and a call of no offered function
+        record["question"] = "Which planet is the largest one in the solar system today?"
+        record["calls"][0]["name"] = "unknown_function"
+    write_json_lines(real, tmp_path / "real.jsonl")
+    write_json_lines(synthetic, tmp_path / "synthetic.jsonl")
+    assert ldlm(["evaluate", str(tmp_path / "real.jsonl"), str(tmp_path / "synthetic.jsonl"),
+                 "--out", str(tmp_path / "report")]) == 0
+    printed = capsys.readouterr().out
+    assert "Schema validity ↑: 1.0000" in printed and "Semantic validity (calls fit their functions) ↑: 0.5000" in printed
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["exact_copy_rate"] == 0.5 and report["near_copy_rate"] == 0.5
+    names = {call["name"] for record in synthetic for call in record["calls"]}
+    assert "unknown_function" in names and report["diversity"]["synthetic"]["distinct_function_names"] == len(names)
+    assert report["path_scores"][".calls[].name"]["score"] < 1.0
+    assert 0.0 <= report["alpha_precision"] <= 1.0 and 0.0 <= report["beta_recall"] <= 1.0
+    assert "unknown_function" in (tmp_path / "report" / "report.md").read_text()
+    assert (tmp_path / "report" / "record_evaluation.png").stat().st_size > 10_000

@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sample.add_argument("model", help="a trained pipeline directory")
     sample.add_argument("-n", "--num-samples", type=int, required=True)
-    sample.add_argument("--out", required=True, help="output file: .csv, .jsonl or .parquet (.jsonl for nested records)")
+    sample.add_argument("--out", required=True, help="output file: .csv, .jsonl or .parquet (nested records: .jsonl)")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--condition", action="append", metavar="COL=VALUE",
                         help="a value every row must have (repeatable)")

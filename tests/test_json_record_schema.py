@@ -146,7 +146,8 @@ def _sample(schema, constrained: bool, count: int = 40, fixed_values=None) -> li
     torch.manual_seed(0)
     start = torch.full((count, 1), tokenizer.bos_token_id)
     with torch.no_grad():
-        ids = decoder.generate(inputs_embeds=decoder.get_input_embeddings()(start), attention_mask=torch.ones_like(start),
+        ids = decoder.generate(inputs_embeds=decoder.get_input_embeddings()(start),
+                               attention_mask=torch.ones_like(start),
                                logits_processor=processors, do_sample=True, top_k=0, max_new_tokens=400,
                                pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
     return tokenizer.batch_decode(ids, skip_special_tokens=True)

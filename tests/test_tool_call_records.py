@@ -117,7 +117,8 @@ def test_cli_fit_sample_on_json_lines_with_a_user_schema(tmp_path, capsys):
     assert ldlm(["sample", str(tmp_path / "model"), "-n", "8", "--out", str(tmp_path / "synthetic.jsonl")]) == 0
     synthetic = read_json_records(tmp_path / "synthetic.jsonl")
     assert len(synthetic) == 8 and all(len(record["question"]) <= 12 for record in synthetic)
-    assert not {record["question"] for record in synthetic} & {f"{n} {v}" for n, (_, vs) in FUNCTIONS.items() for v in vs}
+    inferred = {f"{name} {value}" for name, (_, values) in FUNCTIONS.items() for value in values}
+    assert not {record["question"] for record in synthetic} & inferred
     assert "schema validity 100.0%" in capsys.readouterr().out
 
 
@@ -132,7 +133,8 @@ def test_evaluate_scores_copies_broken_calls_and_new_records(tmp_path, capsys):
     assert ldlm(["evaluate", str(tmp_path / "real.jsonl"), str(tmp_path / "synthetic.jsonl"),
                  "--out", str(tmp_path / "report")]) == 0
     printed = capsys.readouterr().out
-    assert "Schema validity ↑: 1.0000" in printed and "Semantic validity (calls fit their functions) ↑: 0.5000" in printed
+    assert "Schema validity ↑: 1.0000" in printed
+    assert "Semantic validity (calls fit their functions) ↑: 0.5000" in printed
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["exact_copy_rate"] == 0.5 and report["near_copy_rate"] == 0.5
     names = {call["name"] for record in synthetic for call in record["calls"]}

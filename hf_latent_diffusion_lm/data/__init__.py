@@ -1,4 +1,5 @@
-"""Tables and nested JSON records in, valid records out: loading, schema inference, the record format, constrained decoding, datasets."""
+"""Tables and nested JSON records in, valid records out: loading, schema inference, the record format, constrained
+decoding, datasets."""
 
 from .condition_encoder import ConditionEncoder
 from .json_record_schema import JsonRecordSchema

@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=1280, help="decoding budget (longest record: ~1000)")
     parser.add_argument("--max-length", type=int, default=1024, help="longest record in decoder tokens")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reuse-model", action="store_true", help="sample from OUT/model fitted by an earlier run")
+    parser.add_argument("--no-embeddings", action="store_true", help="skip alpha-precision/beta-recall (MiniLM)")
     args = parser.parse_args()
     out = Path(args.out)
     results = {"command": vars(args), "cpu_seconds": {}}
@@ -49,10 +51,13 @@ def main() -> None:
     records = load_bfcl(args.bfcl)
     results["records"] = len(records)
     began = time.process_time()
-    fit_pipeline(records, out / "model", preset=args.preset, max_steps=args.max_steps, batch_size=args.batch_size,
-                 max_length=args.max_length, eval_every=10, diffusion_steps=args.diffusion_steps, seed=args.seed,
-                 diffusion_options={"hidden_dim": 512, "eval_every": 50})
-    stage("fit", began)
+    if args.reuse_model:
+        results = {**json.loads((out / "results.json").read_text()), "command": vars(args)}
+    else:
+        fit_pipeline(records, out / "model", preset=args.preset, max_steps=args.max_steps, batch_size=args.batch_size,
+                     max_length=args.max_length, eval_every=10, diffusion_steps=args.diffusion_steps,
+                     seed=args.seed, diffusion_options={"hidden_dim": 512, "eval_every": 50})
+        stage("fit", began)
 
     pipe = DiffusionPipeline.from_pretrained(out / "model")
     pipe.set_progress_bar_config(disable=True)
@@ -66,7 +71,7 @@ def main() -> None:
     stage("sample", began)
 
     began = time.process_time()
-    report = evaluate_records(records, sample.records)
+    report = evaluate_records(records, sample.records, embeddings=not args.no_embeddings)
     write_record_report(report, out / "evaluation")
     results["evaluation"] = report.headline()
     results["diversity"] = report.diversity

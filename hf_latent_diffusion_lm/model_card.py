@@ -17,7 +17,7 @@ def _schema_table(schema) -> str:
         return "| (free text) | | |"
     stored = schema.to_dict()
     if "json_schema" in stored:
-        return _json_schema_rows(stored["json_schema"])
+        return _json_schema_rows(schema.json_schema)
     rows = []
     for column in stored["columns"]:
         kind = column.get("kind", "")

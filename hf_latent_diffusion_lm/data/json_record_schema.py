@@ -215,12 +215,15 @@ class JsonRecordSchema:
         return cls(schema, target)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict (stored in the pipeline's ``model_index.json``); ``kind`` tells it apart."""
-        return {"kind": KIND, "json_schema": self.json_schema, "target": self.target}
+        """A JSON-serialisable dict (stored in the pipeline's ``model_index.json``); ``kind`` tells it apart. The
+        JSON Schema is kept as text: configs are saved with sorted keys, which would reorder its properties (the
+        order records are written in)."""
+        return {"kind": KIND, "json_schema": json.dumps(self.json_schema, ensure_ascii=False), "target": self.target}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "JsonRecordSchema":
-        return cls(data["json_schema"], data.get("target"))
+        schema = data["json_schema"]
+        return cls(json.loads(schema) if isinstance(schema, str) else schema, data.get("target"))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")

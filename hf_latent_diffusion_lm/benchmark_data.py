@@ -11,10 +11,14 @@ with 1234. Where TabSyn's own scripts differ, ours is the deliberate choice and 
 - shoppers: read as is (Weekend and Revenue are booleans); the integer-coded columns are categorical.
 - beijing: rows with a missing pm2.5 are dropped (41,757 rows left) and the "No" column, a running row number that
   carries no information a generator should learn, is dropped as TabSyn does.
+
+Tool calls come from BFCL (the Berkeley Function Calling Leaderboard): :func:`load_bfcl` joins its question and
+possible-answer files into records ``{"question", "functions", "calls"}``.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,3 +118,56 @@ def load_benchmark_dataset(name: str, data_dir: str | Path) -> BenchmarkDataset:
     if name not in LOADERS:
         raise ValueError(f"Unknown benchmark dataset {name!r}; choose one of {', '.join(LOADERS)}.")
     return LOADERS[name](data_dir)
+
+
+BFCL_ANSWERS = "possible_answer"
+_OMITTED = object()
+
+
+def _read_json_lines(path: Path) -> dict[str, dict]:
+    """The records of a BFCL file by ``id``."""
+    with open(path, encoding="utf-8") as handle:
+        records = [json.loads(line) for line in handle if line.strip()]
+    return {record["id"]: record for record in records}
+
+
+def _first_accepted(values):
+    """BFCL lists every accepted value of an argument, ``""`` meaning "may be omitted": the first real one (dicts
+    nest the same convention), or ``_OMITTED`` when omitting is the only choice."""
+    chosen = next((value for value in values if value != ""), _OMITTED) if isinstance(values, list) else values
+    if isinstance(chosen, dict):
+        nested = {key: _first_accepted(value) for key, value in chosen.items()}
+        return {key: value for key, value in nested.items() if value is not _OMITTED}
+    return chosen
+
+
+def _call(ground_truth: dict) -> dict:
+    (name, arguments), = ground_truth.items()
+    values = {key: _first_accepted(accepted) for key, accepted in arguments.items()}
+    return {"name": name, "arguments": {key: value for key, value in values.items() if value is not _OMITTED}}
+
+
+def load_bfcl(directory: str | Path) -> list[dict]:
+    """Tool-use records ``{"question": str, "functions": [...], "calls": [{"name", "arguments"}]}`` from every BFCL
+    question file in ``directory`` that has an answer file of the same name under ``possible_answer/``, joined by
+    ``id`` (files in name order, records in file order). Each argument takes its first accepted value; arguments
+    whose only accepted value is ``""`` (omit it) are dropped."""
+    directory = Path(directory)
+    answers_dir = directory / BFCL_ANSWERS
+    pairs = [(path, answers_dir / path.name) for path in sorted(directory.glob("*.json"))
+             if (answers_dir / path.name).is_file()]
+    if not pairs:
+        raise FileNotFoundError(
+            f"No BFCL question file with a matching {BFCL_ANSWERS}/ answer file in {str(directory)!r}."
+        )
+    records = []
+    for questions_path, answers_path in pairs:
+        answers = _read_json_lines(answers_path)
+        for key, question in _read_json_lines(questions_path).items():
+            if key not in answers:
+                raise ValueError(f"{str(questions_path)!r}: question {key!r} has no answer in {str(answers_path)!r}.")
+            turns = [message["content"] for turn in question["question"] for message in turn
+                     if message["role"] == "user"]
+            records.append({"question": "\n".join(turns), "functions": question["function"],
+                            "calls": [_call(call) for call in answers[key]["ground_truth"]]})
+    return records

@@ -18,6 +18,9 @@ EPILOG = """examples:
   ldlm sample my-model -n 500 --out rich.csv --condition "income=>50K" --guidance-scale 2
   ldlm complete my-model partial.csv --out filled.csv   # fill the empty cells of each row
   ldlm evaluate real.csv synthetic.csv --test test.csv --target income --out report/
+  ldlm fit tool_calls.jsonl --out toolcall-model     # nested JSON records (e.g. BFCL tool calls)
+  ldlm sample toolcall-model -n 100 --out calls.jsonl
+  ldlm evaluate tool_calls.jsonl calls.jsonl --out report/
 """
 
 
@@ -53,8 +56,9 @@ def _fit(args) -> int:
     from .training.config_flags import collect
 
     vae_options = collect(args, VAETrainingConfig, skip=VAE_FIELDS_SET_BY_FIT)
-    diffusion_options = collect(args, DiffusionTrainingConfig, "diffusion_", skip=DIFFUSION_FIELDS_SET_BY_FIT)
     from .training.field_accuracy import reconstruction_summary
+
+    diffusion_options = collect(args, DiffusionTrainingConfig, "diffusion_", skip=DIFFUSION_FIELDS_SET_BY_FIT)
 
     fit_pipeline(args.data, args.out, condition_columns=diffusion_options.pop("condition_columns"),
                  diffusion_steps=diffusion_options.pop("max_steps"), diffusion_options=diffusion_options,
@@ -99,7 +103,24 @@ def _load(directory):
         raise UserInputError(f"Cannot load the pipeline in {directory!r}: {type(error).__name__}: {error}") from error
 
 
+def _sample_json_records(pipe, args) -> int:
+    from .data.json_lines import write_json_lines
+    from .record_sampling import sample_records
+
+    if args.condition:
+        raise ValueError("--condition needs a table model; this model writes nested JSON records.")
+    sample = sample_records(pipe, args.num_samples, seed=args.seed, constrained=not args.unconstrained,
+                            tool_call_consistency=False if args.no_tool_call_consistency else None)
+    write_json_lines(sample.records, args.out)
+    semantic = "" if sample.semantic_validity is None else (
+        f", semantic validity {sample.first_draw_semantic_validity:.1%} first draw, "
+        f"{sample.semantic_validity:.1%} after {sample.redraws} re-draws")
+    print(f"Wrote {len(sample.records)} records to {args.out} (schema validity {sample.schema_validity:.1%}{semantic})")
+    return 0
+
+
 def _sample(args) -> int:
+    from .data.json_record_schema import JsonRecordSchema
     from .generation import check_output_file, generate_records, parse_conditions, write_table
 
     to_folder = args.out.endswith(("/", os.sep)) or os.path.isdir(args.out) or not os.path.splitext(args.out)[1]
@@ -107,6 +128,8 @@ def _sample(args) -> int:
         check_output_file(args.out)
     pipe = _load(args.model)
     pipe.set_progress_bar_config(disable=True)
+    if isinstance(pipe.schema, JsonRecordSchema):
+        return _sample_json_records(pipe, args)
     conditions = parse_conditions(args.condition, pipe.schema)
     options = {"conditions": conditions or None, "guidance_scale": args.guidance_scale,
                "constrained": not args.unconstrained, "privacy": args.privacy}
@@ -194,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--privacy", choices=["reject_copies", "dcr"],
                         help="re-draw rows equal to a training row (reject_copies) or also closer to one than the "
                              "threshold calibrated at fit time (dcr; needs ldlm fit --privacy-reference)")
+    sample.add_argument("--no-tool-call-consistency", action="store_true",
+                        help="keep tool-call records whose calls break their functions (default: re-draw them)")
     sample.set_defaults(handler=_sample)
 
     complete = commands.add_parser("complete", help="fill the missing cells of a table's rows")

@@ -15,8 +15,11 @@ TEMPLATE = "model_card_template.md"
 def _schema_table(schema) -> str:
     if schema is None:
         return "| (free text) | | |"
+    stored = schema.to_dict()
+    if "json_schema" in stored:
+        return _json_schema_rows(schema.json_schema)
     rows = []
-    for column in schema.to_dict()["columns"]:
+    for column in stored["columns"]:
         kind = column.get("kind", "")
         if "categories" in column:
             values = ", ".join(map(str, column["categories"][:12])) + (" …" if len(column["categories"]) > 12 else "")
@@ -25,6 +28,17 @@ def _schema_table(schema) -> str:
         else:
             values = ""
         rows.append(f"| {column['name']} | {kind} | {values} |")
+    return "\n".join(rows)
+
+
+def _json_schema_rows(json_schema: dict) -> str:
+    """One row per top-level key of a nested record: its JSON type and what bounds it (nested parts in brief)."""
+    rows = []
+    for name, spec in json_schema.get("properties", {}).items():
+        kind = spec.get("type", "any") if isinstance(spec, dict) else "any"
+        bounds = {key: spec[key] for key in ("enum", "minimum", "maximum", "maxLength", "minItems", "maxItems")
+                  if isinstance(spec, dict) and key in spec}
+        rows.append(f"| {name} | {kind} | {json.dumps(bounds, ensure_ascii=False)[:200] if bounds else ''} |")
     return "\n".join(rows)
 
 

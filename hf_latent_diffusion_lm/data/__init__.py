@@ -1,7 +1,8 @@
-"""Tables in, valid records out: loading, schema inference, the record format, constrained decoding, datasets.
+"""Tables and nested JSON records in, valid records out: loading, schema inference, the record format,
+constrained decoding, datasets.
 
-The constrained-decoding names are imported on first use (PEP 562): reading a schema should not pay for loading
-the grammar compiler (xgrammar).
+The names that need the grammar compiler (xgrammar) are imported on first use (PEP 562): reading a table schema
+should not pay for loading it.
 """
 
 import importlib
@@ -23,6 +24,7 @@ __all__ = [
     "CategoricalColumn",
     "ConditionEncoder",
     "DatetimeColumn",
+    "JsonRecordSchema",
     "NumericalColumn",
     "RecordParseError",
     "RecordTooLongError",
@@ -41,7 +43,7 @@ __all__ = [
 
 _LAZY = {"SchemaLogitsProcessor": "constrained_decoding", "grammar_compiler": "constrained_decoding",
          "record_problems": "constrained_decoding", "validity_rate": "constrained_decoding",
-         "schema_grammar": "record_grammar"}
+         "schema_grammar": "record_grammar", "JsonRecordSchema": "json_record_schema"}
 
 
 def __getattr__(name):

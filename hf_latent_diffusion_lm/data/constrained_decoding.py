@@ -2,7 +2,8 @@
 
 Built on xgrammar (maintained, used by vLLM/SGLang/TensorRT-LLM; compiles an EBNF grammar against a tokenizer once
 and then computes each step's allowed-token bitmask in C++, multi-threaded over the batch). The grammar comes from
-:func:`.record_grammar.schema_grammar`; after the record's closing ``}`` only ``eos`` is allowed.
+the schema's ``grammar`` (EBNF for tables, xgrammar's JSON-Schema grammar for nested records); after the record's
+closing ``}`` only ``eos`` is allowed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import xgrammar as xgr
 from transformers import LogitsProcessor
 
 from .record_format import RecordParseError
-from .record_grammar import schema_grammar
 
 _COMPILERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -47,7 +47,8 @@ class SchemaLogitsProcessor(LogitsProcessor):
     ``eos`` (the contrib processor leaves finished rows free and fills masks row by row).
 
     Args:
-        schema: the :class:`~hf_latent_diffusion_lm.data.TableSchema` records follow.
+        schema: the :class:`~hf_latent_diffusion_lm.data.TableSchema` or
+            :class:`~hf_latent_diffusion_lm.data.JsonRecordSchema` records follow.
         tokenizer: the decoder's tokenizer (its ``eos_token_id`` ends each record).
         vocab_size: the width of the model's logits (``model.config.vocab_size``; may exceed the tokenizer's).
         fixed_values: ``{column: value}`` forced in every row, or a list with one such dict (or ``None``) per row.
@@ -68,7 +69,7 @@ class SchemaLogitsProcessor(LogitsProcessor):
         """The compiled grammar of the schema with ``fixed_values`` (cached per distinct fixed values)."""
         key = _fixed_key(fixed_values)
         if key not in self._grammars:
-            self._grammars[key] = self.compiler.compile_grammar(schema_grammar(self.schema, fixed_values))
+            self._grammars[key] = self.compiler.compile_grammar(self.schema.grammar(fixed_values))
         return self._grammars[key]
 
     def _start(self, batch_size: int) -> None:

@@ -16,13 +16,16 @@ from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import pandas as pd
+import xgrammar as xgr
 from pandas.api import types as pdtypes
 
 from ..errors import UnknownColumnError
 from . import record_format
+from .record_grammar import schema_grammar
 from .table_loading import read_table
 
 DEFAULT_MAX_CATEGORIES = 100
+KIND = "table"  # tells a stored TableSchema from other record schemas (see .record_schemas)
 _ABSENT = object()
 
 
@@ -401,7 +404,7 @@ class TableSchema:
             if column.kind == "categorical":
                 entry["categories"] = list(column.categories)
             columns.append(entry)
-        return {"columns": columns, "target": self.target, "record_format": self.record_format}
+        return {"kind": KIND, "columns": columns, "target": self.target, "record_format": self.record_format}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TableSchema":
@@ -417,7 +420,7 @@ class TableSchema:
                 known = [f.name for f in fields(COLUMN_TYPES[kind]) if f.init]
                 raise ValueError(f"Bad schema entry for column {entry.get('name')!r}: {error}; a {kind} column has "
                                  f"the keys {['kind', *known]}.") from None
-        extra = sorted(set(data) - {"columns", "target", "record_format"})
+        extra = sorted(set(data) - {"kind", "columns", "target", "record_format"})
         if extra:
             raise ValueError(f"Unknown schema key(s) {extra}; a schema has 'columns', 'target' and 'record_format'.")
         return cls(tuple(columns), data.get("target"), data.get("record_format", "keyed"))
@@ -448,6 +451,10 @@ class TableSchema:
     def parse(self, text: str) -> dict:
         """The row a record text holds; raises :class:`.record_format.RecordParseError` naming position and column."""
         return record_format.parse_record(self.columns, text, self.record_format)
+
+    def grammar(self, fixed_values: dict | None = None) -> xgr.Grammar:
+        """The decoding grammar of the schema's records (:mod:`.record_grammar`), ``fixed_values`` written exactly."""
+        return xgr.Grammar.from_ebnf(schema_grammar(self, fixed_values))
 
     def validate(self, row: dict) -> list[str]:
         """Which column breaks which rule (an empty list: the row is valid)."""

@@ -1,13 +1,22 @@
-"""``ldlm evaluate REAL SYNTH [--test TEST --target COL --out DIR]``: score a synthetic table from the shell."""
+"""``ldlm evaluate REAL SYNTH [--test TEST --target COL --out DIR]``: score a synthetic table (or nested JSON Lines
+records, see :mod:`.record_evaluation`) from the shell."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
+from ..data.json_lines import read_json_records
+from ..data.json_record_schema import JsonRecordSchema
+from ..data.record_schemas import holds_nested_records, schema_from_dict
 from ..data.table_loading import read_table
 from ..data.table_schema import TableSchema
 from .evaluate import evaluate
 from .ml_efficiency import TASKS
+from .record_evaluation import HEADLINE_LABELS as RECORD_HEADLINE_LABELS
+from .record_evaluation import evaluate_records, write_record_report
 from .report_writing import HEADLINE_LABELS, write_report
 
 
@@ -20,7 +29,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--holdout", help="real rows the generator never saw, ideally as many as REAL (the other half "
                         "of a 50/50 split): the Privacy section's DCR share and membership-inference AUC "
                         "(default: --test)")
-    parser.add_argument("--schema", help="a TableSchema JSON file (TableSchema.save); enables the validity rate")
+    parser.add_argument("--schema", help="a TableSchema JSON file (TableSchema.save) enabling the validity rate; for "
+                                         "nested JSON Lines a JSON Schema (default: inferred from the real records)")
     parser.add_argument("--categorical", default="", help="comma-separated numerical columns to treat as categories")
     parser.add_argument("--out", default="evaluation", help="folder for report.json, report.md and the plots")
     parser.add_argument("--seed", type=int, default=0)
@@ -28,8 +38,35 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     return parser
 
 
+def _record_schema(path: str) -> JsonRecordSchema:
+    """A saved record schema (``schema.save``) or a plain JSON Schema file."""
+    stored = json.loads(Path(path).read_text(encoding="utf-8"))
+    schema = schema_from_dict(stored) if "kind" in stored else JsonRecordSchema(stored)
+    if not isinstance(schema, JsonRecordSchema):
+        raise ValueError(f"{path!r} holds a table schema; nested records need a JSON Schema.")
+    return schema
+
+
+def run_record_evaluation(args: argparse.Namespace) -> int:
+    """``ldlm evaluate`` on nested JSON Lines: validity, copies, diversity, per-path marginals, α/β, a figure."""
+    try:
+        real, synthetic = read_json_records(args.real), read_json_records(args.synthetic)
+        schema = None if args.schema is None else _record_schema(args.schema)
+        report = evaluate_records(real, synthetic, schema)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"ldlm evaluate: error: {error}", file=sys.stderr)
+        return 2
+    out_dir = write_record_report(report, args.out)
+    for key, value in report.headline().items():
+        print(f"{RECORD_HEADLINE_LABELS[key]}: {'n/a' if value is None else f'{value:.4f}'}")
+    print(f"Report written to {out_dir}")
+    return 0
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     """Evaluate, write the report folder, print the headline numbers (bad input raises ``ValueError`` naming it)."""
+    if holds_nested_records(args.real):
+        return run_record_evaluation(args)
     real = read_table(args.real)
     synthetic = read_table(args.synthetic)
     test = None if args.test is None else read_table(args.test)

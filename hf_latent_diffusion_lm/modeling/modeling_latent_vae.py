@@ -147,9 +147,13 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
     def encode(
         self, encoder_input_ids: torch.Tensor, encoder_attention_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior ``(mu, logvar)`` of each record, ``(batch, latent_dim)`` each."""
+        """Posterior ``(mu, logvar)`` of each record, ``(batch, latent_dim)`` each; a record longer than the encoder's
+        positions (long nested records) is placed by its beginning."""
         if encoder_attention_mask is None:
             encoder_attention_mask = torch.ones_like(encoder_input_ids)
+        limit = getattr(self.encoder.config, "max_position_embeddings", None)
+        if limit is not None and encoder_input_ids.shape[1] > limit:
+            encoder_input_ids, encoder_attention_mask = encoder_input_ids[:, :limit], encoder_attention_mask[:, :limit]
         hidden = self.encoder(input_ids=encoder_input_ids, attention_mask=encoder_attention_mask).last_hidden_state
         if self.config.pooling == "first":
             pooled = hidden[:, 0]

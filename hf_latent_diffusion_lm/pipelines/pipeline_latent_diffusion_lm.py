@@ -157,15 +157,16 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
     # -- schema ---------------------------------------------------------------------------------------------
     @property
     def schema(self):
-        """The ``TableSchema`` records are parsed, validated and constrained with (``None`` for free text)."""
+        """The ``TableSchema`` or ``JsonRecordSchema`` records are parsed, validated and constrained with (``None``
+        for free text)."""
         return self._schema
 
     @schema.setter
     def schema(self, value) -> None:
         if isinstance(value, dict):
-            from ..data.table_schema import TableSchema
+            from ..data.record_schemas import schema_from_dict
 
-            value = TableSchema.from_dict(value)
+            value = schema_from_dict(value)
         self._schema = value
         self.register_to_config(schema=value.to_dict() if value is not None else None)
 

@@ -196,6 +196,8 @@ def train_diffusion(config: DiffusionTrainingConfig, trained: TrainedVAE | None 
     latents = vae.to(accelerator.device).eval().encode_texts(texts, side.tokenizer, side.encoder_tokenizer).cpu()
     if config.max_steps is None:
         config.max_steps = resolve_preset(trained.config.preset).diffusion_steps
+    if config.condition_columns and isinstance(frame, list):
+        raise ValueError("condition_columns need a flat table; nested JSON records cannot condition the prior yet.")
 
     conditions, encoder = None, None
     if config.condition_columns:

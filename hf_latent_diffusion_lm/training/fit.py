@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+from ..data.json_lines import write_json_lines
+from ..data.json_lines import write_json_lines
 from ..pipelines import LatentDiffusionLMPipeline
 from .diffusion_training import DiffusionTrainingConfig, train_diffusion
 from .option_checks import check_training_table
@@ -31,7 +33,8 @@ def fit_pipeline(
 
     Stage 1's resumable state, logs and configs live in ``out_dir/training/``; once the pipeline is saved the
     optimizer states and intermediate models are removed unless ``keep_checkpoints``.
-    ``data`` is a path (CSV, Parquet, JSON Lines) or a DataFrame (written to ``out_dir/training/data.parquet``);
+    ``data`` is a path (CSV, Parquet, JSON Lines: flat or nested), a DataFrame (written to
+    ``out_dir/training/data.parquet``) or a list of dicts, nested or not (written to ``out_dir/training/data.jsonl``);
     ``vae_options`` are fields of :class:`VAETrainingConfig` (``max_steps``, ``batch_size``, ``columns``...);
     ``diffusion_options`` are fields of :class:`DiffusionTrainingConfig` (``hidden_dim``, ``batch_size``...).
     A non-empty ``out_dir`` that is not a pipeline is refused unless ``overwrite`` (nothing else in it is deleted).
@@ -45,9 +48,12 @@ def fit_pipeline(
     diffusion_config = DiffusionTrainingConfig(vae_dir=str(training), output_dir=str(out_dir),
                                                condition_columns=condition_columns, max_steps=diffusion_steps,
                                                **options)
-    path = data if isinstance(data, (str, os.PathLike)) else training / "data.parquet"
+    path = data if isinstance(data, (str, os.PathLike)) else training / (
+        "data.jsonl" if isinstance(data, (list, tuple)) else "data.parquet")
     vae_config = VAETrainingConfig(data=str(path), output_dir=str(training), preset=preset, **vae_options)
-    if path is not data:
+    if isinstance(data, (list, tuple)):
+        write_json_lines(data, path)
+    elif path is not data:
         training.mkdir(parents=True, exist_ok=True)
         data.to_parquet(path)
     check_training_table(load_training_table(vae_config), condition_columns, vae_config.target)

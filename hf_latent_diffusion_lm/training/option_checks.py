@@ -71,6 +71,11 @@ def check_training_table(frame, condition_columns, target: str | None = None) ->
     if len(frame) < MIN_ROWS:
         raise ValueError(f"The training table has {len(frame)} row(s); a generator needs at least {MIN_ROWS} rows to "
                          "learn a distribution from.")
+    if isinstance(frame, list):  # nested JSON records
+        if condition_columns:
+            raise ValueError("--condition-columns need a flat table; nested JSON records cannot condition the prior "
+                             "yet.")
+        return
     unknown = [name for name in condition_columns or [] if name not in frame.columns]
     if unknown:
         raise ValueError(f"Unknown --condition-columns {unknown}; the training columns are {list(frame.columns)}.")

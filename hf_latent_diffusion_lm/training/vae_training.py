@@ -17,12 +17,14 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..data import TableSchema, build_record_dataset, collate_records, read_table
+from ..data.json_lines import read_json_records
+from ..data.record_schemas import holds_nested_records, infer_schema, load_schema
 from ..data.table_loading import read_options_from_json
 from ..errors import UnknownColumnError
 from ..modeling import INJECTION_METHODS, LatentVAEModel
-from ..pretrained import PRESETS
 from ..modeling.decoder_adapter import (adapter_parameters, add_decoder_lora, load_decoder_adapter, restore_decoder_adapter,
                                         save_decoder_adapter)
+from ..pretrained import PRESETS
 from .beta_schedule import BetaDecision, DecreasingBetaSchedule
 from .checkpointing import (read_extra_tensors, read_training_state, resolve_checkpoint, save_atomically,
                             save_pretrained_atomically, write_json_atomically)
@@ -69,6 +71,7 @@ class VAETrainingConfig:
     max_rows: int | None = option(None, "use only the first N rows")
     target: str | None = option(None, "the target column (stored in the schema)")
     read_options: str | None = option(None, 'pandas read options as JSON, e.g. \'{"skipinitialspace": true}\'')
+    schema: str | None = option(None, "a JSON Schema file the (nested JSON Lines) records follow (None: inferred)")
     max_length: int = option(512, "longest record in decoder tokens")
     validation_fraction: float = option(0.1, "share of rows held out to pick the best VAE")
     batch_size: int = option(16, "records per optimizer step (all processes together)")
@@ -127,12 +130,18 @@ class TrainedVAE:
         side = load_decoder_side(config.preset, config.encoder, config.decoder, config.decoder_gguf_file, config.seed)
         side.decoder = load_decoder_adapter(side.decoder, directory)
         vae = LatentVAEModel.from_pretrained(directory / "vae")
-        return cls(VAEComponents(vae, side), TableSchema.load(directory / "schema.json"),
+        return cls(VAEComponents(vae, side), load_schema(directory / "schema.json"),
                    load_training_table(config), config)
 
 
 def load_training_table(config: VAETrainingConfig):
-    """The table to learn, restricted to the chosen columns and rows (both stages read it the same way)."""
+    """The table to learn (for nested JSON Lines or with a JSON Schema: the list of records), restricted to the
+    chosen columns (top-level keys) and rows; both stages read it the same way."""
+    if config.schema or holds_nested_records(config.data):
+        records = read_json_records(config.data)
+        if config.columns:
+            records = [{key: record[key] for key in config.columns if key in record} for record in records]
+        return records[: config.max_rows] if config.max_rows else records
     frame = read_table(config.data, **read_options_from_json(config.read_options))
     if config.columns:
         unknown = [c for c in config.columns if c not in frame.columns]
@@ -197,7 +206,11 @@ def train_vae(config: VAETrainingConfig) -> TrainedVAE:
     )
     set_seed(config.seed)
     frame = load_training_table(config)
-    schema = dataclasses.replace(TableSchema.infer(frame, target=config.target), record_format=config.record_format)
+    schema = infer_schema(frame, target=config.target, json_schema=config.schema)
+    if isinstance(schema, TableSchema):
+        schema = dataclasses.replace(schema, record_format=config.record_format)
+    elif config.record_format != "keyed":
+        raise ValueError("--record-format compact applies to flat tables; nested records are written as JSON.")
     components = vae_components(config)
     vae, side = components.vae, components.side
     trainable = list(vae.parameters())

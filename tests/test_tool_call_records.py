@@ -1,0 +1,145 @@
+"""Tool-use records end to end: BFCL loading, semantic validity, fit on nested JSON Lines, sample with re-draws."""
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from diffusers import DiffusionPipeline
+
+import hf_latent_diffusion_lm  # noqa: F401  (registers the pipeline with diffusers)
+from hf_latent_diffusion_lm.benchmark_data import load_bfcl
+from hf_latent_diffusion_lm.cli import main as ldlm
+from hf_latent_diffusion_lm.data import JsonRecordSchema
+from hf_latent_diffusion_lm.data.json_lines import read_json_records, write_json_lines
+from hf_latent_diffusion_lm.data.tool_call_validity import semantic_validity, tool_call_problems
+from hf_latent_diffusion_lm.record_sampling import sample_records
+from hf_latent_diffusion_lm.training import fit_pipeline
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FUNCTIONS = {"get_weather": ("city", ["oslo", "rome", "lima"]), "convert": ("currency", ["eur", "usd"])}
+WEATHER = {"properties": {"city": {"type": "string", "enum": ["oslo", "rome"]}, "days": {"type": "integer"}},
+           "required": ["city"]}
+
+
+def tool_call_records(count: int, seed: int = 0) -> list[dict]:
+    """Small valid tool-use records: one offered function and a call of it with its one (required) argument."""
+    rng = random.Random(seed)
+    records = []
+    for _ in range(count):
+        name = rng.choice(sorted(FUNCTIONS))
+        argument, values = FUNCTIONS[name]
+        records.append({"question": f"{name} {rng.choice(values)}",
+                        "functions": [{"name": name, "parameters": {"type": "dict", "properties": {
+                            argument: {"type": "string"}}, "required": [argument]}}],
+                        "calls": [{"name": name, "arguments": {argument: rng.choice(values)}}]})
+    return records
+
+
+def write_bfcl_pair(directory: Path, question: dict, answer: dict) -> None:
+    (directory / "possible_answer").mkdir(parents=True)
+    (directory / "BFCL_v4_simple_python.json").write_text(json.dumps(question) + "\n")
+    (directory / "possible_answer" / "BFCL_v4_simple_python.json").write_text(json.dumps(answer) + "\n")
+
+
+def test_load_bfcl_joins_questions_and_answers_by_id():
+    records = load_bfcl(FIXTURES / "bfcl")
+    assert len(records) == 30 and semantic_validity(records) == 1.0
+    first = records[0]  # BFCL_v4_multiple.json comes first in name order
+    assert first["question"].startswith("Can I find the dimensions and properties of a triangle")
+    assert [f["name"] for f in first["functions"]][:1] == ["triangle_properties.get"]
+    # get_area accepts ["", true]: the first real value is taken
+    assert first["calls"] == [{"name": "triangle_properties.get", "arguments": {
+        "side1": 5, "side2": 4, "side3": 3, "get_area": True, "get_perimeter": True, "get_angles": True}}]
+
+
+def test_load_bfcl_drops_omittable_arguments_and_unwraps_nested_answers(tmp_path):
+    question = {"id": "q0", "question": [[{"role": "user", "content": "Sort it."}]],
+                "function": [{"name": "sort", "parameters": {"type": "dict", "properties": {}}}]}
+    answer = {"id": "q0", "ground_truth": [{"sort": {"order": [""], "keys": [["a", "b"], ["b"]],
+                                                     "options": [{"stable": [True], "limit": [""]}]}}]}
+    write_bfcl_pair(tmp_path, question, answer)
+    assert load_bfcl(tmp_path) == [{"question": "Sort it.", "functions": question["function"],
+                                    "calls": [{"name": "sort", "arguments": {"keys": ["a", "b"],
+                                                                             "options": {"stable": True}}}]}]
+    with pytest.raises(FileNotFoundError, match="possible_answer"):
+        load_bfcl(tmp_path / "possible_answer")
+
+
+def test_tool_call_problems_name_the_call_and_the_rule():
+    record = tool_call_records(1)[0]
+    assert tool_call_problems(record) == []
+    record["functions"] = [{"name": "get_weather", "parameters": WEATHER}]
+    record["calls"] = [{"name": "fly", "arguments": {}},
+                       {"name": "get_weather", "arguments": {"days": "3", "when": 1}},
+                       {"name": "get_weather", "arguments": {"city": "lima", "days": True}}]
+    assert tool_call_problems(record) == [
+        "call 0: 'fly' is not an offered function (['get_weather'])",
+        "call 1 (get_weather): required argument 'city' is missing",
+        "call 1 (get_weather): argument 'days': '3' is not of type 'integer'",
+        "call 1 (get_weather): 'when' is not a parameter of the function",
+        "call 2 (get_weather): argument 'city': 'lima' is not one of ['oslo', 'rome']",
+        "call 2 (get_weather): argument 'days': True is not of type 'integer'",
+    ]
+    assert semantic_validity([record, tool_call_records(1)[0]]) == 0.5
+
+
+@pytest.fixture(scope="module")
+def tool_call_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fit") / "model"
+    fit_pipeline(tool_call_records(48), out, preset="tiny", max_steps=4, batch_size=16, diffusion_steps=20,
+                 diffusion_options={"hidden_dim": 32, "batch_size": 16})
+    return out
+
+
+def test_fit_pipeline_on_nested_dicts_samples_valid_records_and_redraws_inconsistent_calls(tool_call_model):
+    pipe = DiffusionPipeline.from_pretrained(tool_call_model)
+    pipe.set_progress_bar_config(disable=True)
+    assert isinstance(pipe.schema, JsonRecordSchema)
+    sample = sample_records(pipe, 16, seed=0)
+    assert len(sample.records) == 16 and sample.schema_validity == 1.0
+    assert all(pipe.schema.validate(record) == [] for record in sample.records)
+    assert sample.first_draw_semantic_validity < 1.0 and sample.redraws > 0  # a random decoder mixes calls up
+    assert sample.semantic_validity > sample.first_draw_semantic_validity
+    assert sample.problems == [tool_call_problems(record) for record in sample.records]
+    assert sample.semantic_validity == sum(not found for found in sample.problems) / 16
+    unchecked = sample_records(pipe, 16, seed=0, tool_call_consistency=False)
+    assert unchecked.redraws == 0 and unchecked.semantic_validity == unchecked.first_draw_semantic_validity
+
+
+def test_cli_fit_sample_on_json_lines_with_a_user_schema(tmp_path, capsys):
+    data = write_json_lines(tool_call_records(40, seed=1), tmp_path / "calls.jsonl")
+    schema = JsonRecordSchema.infer(read_json_records(data)).json_schema
+    schema["properties"]["question"] = {"type": "string", "maxLength": 12}  # free text instead of the inferred enum
+    (tmp_path / "schema.json").write_text(json.dumps(schema))
+    assert ldlm(["fit", str(data), "--out", str(tmp_path / "model"), "--preset", "tiny", "--max-steps", "3",
+                 "--diffusion-steps", "10", "--batch-size", "16", "--schema", str(tmp_path / "schema.json")]) == 0
+    assert ldlm(["sample", str(tmp_path / "model"), "-n", "8", "--out", str(tmp_path / "synthetic.jsonl")]) == 0
+    synthetic = read_json_records(tmp_path / "synthetic.jsonl")
+    assert len(synthetic) == 8 and all(len(record["question"]) <= 12 for record in synthetic)
+    inferred = {f"{name} {value}" for name, (_, values) in FUNCTIONS.items() for value in values}
+    assert not {record["question"] for record in synthetic} & inferred
+    assert "schema validity 100.0%" in capsys.readouterr().out
+
+
+def test_evaluate_scores_copies_broken_calls_and_new_records(tmp_path, capsys):
+    real = load_bfcl(FIXTURES / "bfcl")
+    synthetic = [json.loads(json.dumps(record)) for record in real[:10]]  # 10 exact copies...
+    for record in synthetic[5:]:  # ...of which 5 are changed: a new question and a call of no offered function
+        record["question"] = "Which planet is the largest one in the solar system today?"
+        record["calls"][0]["name"] = "unknown_function"
+    write_json_lines(real, tmp_path / "real.jsonl")
+    write_json_lines(synthetic, tmp_path / "synthetic.jsonl")
+    assert ldlm(["evaluate", str(tmp_path / "real.jsonl"), str(tmp_path / "synthetic.jsonl"),
+                 "--out", str(tmp_path / "report")]) == 0
+    printed = capsys.readouterr().out
+    assert "Schema validity ↑: 1.0000" in printed
+    assert "Semantic validity (calls fit their functions) ↑: 0.5000" in printed
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["exact_copy_rate"] == 0.5 and report["near_copy_rate"] == 0.5
+    names = {call["name"] for record in synthetic for call in record["calls"]}
+    assert "unknown_function" in names and report["diversity"]["synthetic"]["distinct_function_names"] == len(names)
+    assert report["path_scores"][".calls[].name"]["score"] < 1.0
+    assert 0.0 <= report["alpha_precision"] <= 1.0 and 0.0 <= report["beta_recall"] <= 1.0
+    assert "unknown_function" in (tmp_path / "report" / "report.md").read_text()
+    assert (tmp_path / "report" / "record_evaluation.png").stat().st_size > 10_000

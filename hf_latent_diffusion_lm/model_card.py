@@ -42,6 +42,16 @@ def _json_schema_rows(json_schema: dict) -> str:
     return "\n".join(rows)
 
 
+def _schema_metadata(schema) -> dict | None:
+    """The card metadata's ``record_schema``: each column's kind, or each top-level key's JSON type."""
+    if schema is None:
+        return None
+    if hasattr(schema, "columns"):
+        return {column.name: column.kind for column in schema.columns}
+    return {name: spec.get("type", "any") if isinstance(spec, dict) else "any"
+            for name, spec in schema.json_schema.get("properties", {}).items()}
+
+
 def _bullets(mapping: dict | None, empty: str) -> str:
     if not mapping:
         return empty
@@ -66,8 +76,7 @@ def render_model_card(pipe, repo_id: str | None = None) -> ModelCard:
                               base_model=extras.get("base_model") or (reference.name_or_path if portable else None),
                               tags=["synthetic-data", "tabular", "latent-diffusion", "diffusers", "difflm"],
                               pipeline_tag="text-generation",
-                              record_schema={column["name"]: column.get("kind") for column in
-                                             pipe.schema.to_dict()["columns"]} if pipe.schema is not None else None)
+                              record_schema=_schema_metadata(pipe.schema))
     encoder = (extras.get("encoder") or vae.encoder_name_or_path
                or f"{vae.encoder_config.get('model_type', 'encoder')} trained from scratch")
     conditioning = pipe.condition_encoder.columns if pipe.condition_encoder is not None else []

@@ -113,7 +113,7 @@ def test_cli_fit_sample_on_json_lines_with_a_user_schema(tmp_path, capsys):
     schema["properties"]["question"] = {"type": "string", "maxLength": 12}  # free text instead of the inferred enum
     (tmp_path / "schema.json").write_text(json.dumps(schema))
     assert ldlm(["fit", str(data), "--out", str(tmp_path / "model"), "--preset", "tiny", "--max-steps", "3",
-                 "--diffusion-steps", "10", "--batch-size", "16", "--schema", str(tmp_path / "schema.json")]) == 0
+                 "--diffusion-max-steps", "10", "--batch-size", "16", "--schema", str(tmp_path / "schema.json")]) == 0
     assert ldlm(["sample", str(tmp_path / "model"), "-n", "8", "--out", str(tmp_path / "synthetic.jsonl")]) == 0
     synthetic = read_json_records(tmp_path / "synthetic.jsonl")
     assert len(synthetic) == 8 and all(len(record["question"]) <= 12 for record in synthetic)

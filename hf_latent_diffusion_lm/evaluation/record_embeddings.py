@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..pretrained import load_encoder, minilm_source
+from ..pretrained import load_encoder, load_encoder_tokenizer, minilm_source
 
 MAX_TOKENS = 128  # enough to place a record (question first); longer records are embedded by their beginning
 
@@ -17,7 +17,7 @@ MAX_TOKENS = 128  # enough to place a record (question first); longer records ar
 @torch.no_grad()
 def embed_texts(texts: Sequence[str], batch_size: int = 32, progress: bool = True) -> np.ndarray:
     """``(len(texts), 384)`` unit-length MiniLM embeddings."""
-    model, tokenizer = load_encoder(minilm_source())
+    model, tokenizer = load_encoder(minilm_source()), load_encoder_tokenizer(minilm_source())
     model.eval()
     chunks = []
     for start in tqdm(range(0, len(texts), batch_size), desc="embedding", disable=not progress):

@@ -91,6 +91,9 @@ class PrivacyGuard(ModelMixin, ConfigMixin):
         if not keep_reference:
             guard = cls(num_rows=len(hashes), quantile=quantile)
         else:
+            if not hasattr(schema, "columns"):
+                raise ValueError("The dcr guard (privacy_reference) measures distances between table rows; nested "
+                                 "JSON records get the reject_copies guard only.")
             if len(records) < 2:
                 raise ValueError("Calibrating the DCR threshold needs at least 2 training rows.")
             encoded = encode_records(schema, records)

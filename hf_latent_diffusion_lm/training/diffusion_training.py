@@ -172,7 +172,8 @@ def card_metadata(trained: TrainedVAE, config: DiffusionTrainingConfig, best_los
                      "batch_size": vae_config.batch_size, "learning_rate": vae_config.learning_rate,
                      "beta": f"{vae_config.max_beta} -> {vae_config.min_beta} (x{vae_config.beta_factor})",
                      "diffusion_steps": config.max_steps, "best_denoiser_loss": round(best_loss, 4),
-                     "record_format": trained.schema.record_format, "decoder_lora_rank": vae_config.decoder_lora_rank,
+                     "record_format": getattr(trained.schema, "record_format", "json"),
+                     "decoder_lora_rank": vae_config.decoder_lora_rank,
                      **{f"reconstruction {key.replace('_', ' ')}": f"{summary[key]:.1%}"
                         for key in ("field_accuracy", "record_accuracy") if key in summary}},
     }

@@ -60,16 +60,24 @@ def _relative_error(column, source, decoded) -> float:
     return abs(decoded - source) / max(abs(source), unit)
 
 
+def _field_kinds(schema) -> dict[str, str]:
+    """Each field and its kind: a table's columns, or a nested record's top-level keys (kind ``json``)."""
+    if hasattr(schema, "columns"):
+        return {column.name: column.kind for column in schema.columns}
+    return dict.fromkeys(schema.names, "json")
+
+
 def compare_records(schema, sources: Sequence[dict], decoded: Sequence[dict | None]) -> FieldAccuracy:
     """Compare ``decoded`` rows (``None``: the text did not parse, every field counts as wrong) with ``sources``."""
     if len(sources) != len(decoded) or not sources:
         raise ValueError(f"Need as many decoded rows as sources (at least one); got {len(decoded)} and {len(sources)}.")
-    matches = {column.name: [] for column in schema.columns}
-    errors = {column.name: [] for column in schema.columns if column.kind == "numerical"}
+    field_kinds = _field_kinds(schema)
+    matches = {name: [] for name in field_kinds}
+    errors = {name: [] for name, kind in field_kinds.items() if kind == "numerical"}
     whole = []
     for source, row in zip(sources, decoded):
         row = row or {}
-        same = {name: name in row and row[name] == source[name] for name in matches}
+        same = {name: name in row and row[name] == source.get(name) for name in matches}
         whole.append(all(same.values()))
         for name, match in same.items():
             matches[name].append(match)
@@ -77,8 +85,8 @@ def compare_records(schema, sources: Sequence[dict], decoded: Sequence[dict | No
             if source[name] is not None and row.get(name) is not None:
                 errors[name].append(_relative_error(schema[name], source[name], row[name]))
     kinds: dict[str, list[bool]] = {}
-    for column in schema.columns:
-        kinds.setdefault(column.kind, []).extend(matches[column.name])
+    for name, kind in field_kinds.items():
+        kinds.setdefault(kind, []).extend(matches[name])
     every = [match for values in matches.values() for match in values]
     return FieldAccuracy(
         field_accuracy=sum(every) / len(every),

@@ -54,3 +54,12 @@ def test_partial_tables_may_have_empty_columns_when_asked(tmp_path):
     with pytest.raises(ValueError, match="only missing values"):
         read_table(path)
     assert read_table(path, allow_empty_columns=True)["b"].isna().all()
+
+
+def test_a_column_mixing_booleans_and_numbers_is_refused_by_name():
+    import pandas as pd
+
+    from hf_latent_diffusion_lm.data import TableSchema
+
+    with pytest.raises(ValueError, match="'flag' mixes booleans"):  # found by the round-trip property test
+        TableSchema.infer(pd.DataFrame({"flag": pd.Series([0, 0, False], dtype=object)}))

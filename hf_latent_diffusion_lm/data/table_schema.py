@@ -282,7 +282,13 @@ def _categories(name: str, values: pd.Series) -> tuple:
         group = by_text.setdefault(record_format.category_text(value), [])
         if not any(known == value for known in group):  # bools and numbers never share a text
             group.append(value)
-    return tuple(sorted((v for group in by_text.values() for v in group), key=lambda v: (type(v).__name__, v)))
+    categories = [v for group in by_text.values() for v in group]
+    booleans = [v for v in categories if isinstance(v, bool)]
+    numbers = [v for v in categories if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if booleans and numbers:  # False == 0 and True == 1: a table could not keep them apart
+        raise ValueError(f"Column {name!r} mixes booleans ({booleans[0]!r}) with numbers ({numbers[0]!r}); a column "
+                         "holds one kind of value: text, numbers, booleans or timestamps.")
+    return tuple(sorted(categories, key=lambda v: (type(v).__name__, v)))
 
 
 def _datetime_column(name: str, values: pd.Series, nullable: bool) -> DatetimeColumn:

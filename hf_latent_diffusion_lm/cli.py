@@ -121,7 +121,7 @@ def _sample_json_records(pipe, args) -> int:
 
 def _sample(args) -> int:
     from .data.json_record_schema import JsonRecordSchema
-    from .generation import check_output_file, generate_records, parse_conditions, write_table
+    from .table_sampling import check_output_file, generate_records, parse_conditions, write_table
 
     to_folder = args.out.endswith(("/", os.sep)) or os.path.isdir(args.out) or not os.path.splitext(args.out)[1]
     if not to_folder:
@@ -160,7 +160,7 @@ def _complete(args) -> int:
     import torch
 
     from .data.table_loading import read_options_from_json, read_table
-    from .generation import check_output_file, write_table
+    from .table_sampling import check_output_file, write_table
 
     check_output_file(args.out)
     partial = read_table(args.data, allow_empty_columns=True, **read_options_from_json(args.read_options))

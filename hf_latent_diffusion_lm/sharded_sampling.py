@@ -18,7 +18,7 @@ import torch
 from accelerate import PartialState
 from tqdm.auto import tqdm
 
-from .generation import write_table
+from .table_sampling import write_table
 
 SETTINGS_FILE = ".ldlm-sampling.json"  # hidden, so that `datasets` reads only the shards
 

@@ -21,6 +21,7 @@ from ..data.record_tokenization import decoder_start_token_id, pad_token_id
 from ..decoder_reference import DecoderReference
 from ..modeling import LatentDenoiserMLP, LatentVAEModel
 from ..privacy import PrivacyGuard, redraw_rejected, rejected_texts
+from .batch_sizing import decoding_batch_size
 from .referenced_decoder import ReferencedDecoder, save_decoder_folder
 
 OUTPUT_TYPES = ("text", "records", "pandas")
@@ -316,7 +317,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
             raise ValueError(f"fixed_values has {len(fixed_values)} rows for {len(latents)} latents.")
         max_new_tokens = max_new_tokens or self.config.max_new_tokens
         if batch_size == "auto":
-            batch_size = self.auto_batch_size(max_new_tokens)
+            batch_size = decoding_batch_size(self.decoder, self.vae.config, self._execution_device, max_new_tokens)
         options = {"max_new_tokens": max_new_tokens, "do_sample": do_sample, **generate_kwargs,
                    "pad_token_id": pad_token_id(self.tokenizer), "eos_token_id": self.tokenizer.eos_token_id}
         if do_sample:
@@ -415,22 +416,6 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
             )
         return encoder.encode(steerable, num_samples).to(self._execution_device) if steerable else None
 
-    def auto_batch_size(self, max_new_tokens: int, memory_fraction: float = 0.7, cpu_batch_size: int = 64) -> int:
-        """Rows decoded together: on a GPU as many as the KV cache and logits fit in ``memory_fraction`` of the
-        free memory (large batches are what makes decoding fast); on a CPU ``cpu_batch_size``."""
-        device = self._execution_device
-        if device.type != "cuda":
-            return cpu_batch_size
-        config = self.vae.config
-        free, _ = torch.cuda.mem_get_info(device)
-        length = max_new_tokens + 1 + config.num_soft_tokens
-        element = torch.finfo(self.decoder.dtype).bits // 8
-        kv_cache = 2 * config.decoder_num_layers * config.decoder_num_kv_heads * config.decoder_head_dim * length
-        logits = 2 * self.decoder.get_output_embeddings().weight.shape[0]  # fp32 scores + processed copy
-        activations = 8 * config.decoder_hidden_size  # a few hidden-size buffers per row and step
-        per_row = kv_cache * element + 4 * logits + activations * element
-        return max(1, min(16384, int(free * memory_fraction // per_row)))
-
     def _parse(self, texts: list[str]) -> tuple[list[dict], float]:
         """The valid records among ``texts`` and their share."""
         from ..data.constrained_decoding import checked_records
@@ -464,31 +449,65 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         r"""Sample ``num_samples`` synthetic records.
 
         Args:
-            num_samples: how many records.
-            num_inference_steps: steps of the latent sampler (few-step solvers such as
-                ``EDMDPMSolverMultistepScheduler`` work with 5-10).
-            guidance_scale: classifier-free guidance weight ``w`` for ``conditions`` in the latent (1: plain
-                conditional sampling; >1: stronger adherence).
-            conditions: ``{column: value}`` the records must have. Columns the denoiser was trained on steer the
-                latent (so the other columns follow the conditional distribution); with constrained decoding every
-                condition is also forced in every record (unless ``hard_conditions=False``).
-            hard_conditions: force ``conditions`` during constrained decoding; ``False`` leaves them to the latent
-                alone (soft conditioning, e.g. to measure how well guidance steers).
-            generator: makes latent sampling and the LM's token sampling reproducible.
-            batch_size: records decoded together (``"auto"``: from free GPU memory; 64 on a CPU).
-            max_new_tokens: decoding budget per record (default: ``pipe.config.max_new_tokens``).
-            do_sample, temperature, top_p: the LM's token sampling (``top_k`` is off: faithful to the LM).
-            latents: decode these instead of sampling the prior.
-            constrained: schema-constrained decoding (default: on when the pipeline has a schema), so every record
-                parses and respects column kinds, category sets and ranges.
-            fixed_values: ``{column: value}`` forced in every record, or one such dict per record.
-            output_type: ``"text"``, ``"records"`` (list of dicts) or ``"pandas"`` (DataFrame).
-            privacy: ``"reject_copies"`` re-draws rows equal to a training row; ``"dcr"`` also rows closer to their
-                nearest training row than the threshold calibrated at fit time (see :class:`PrivacyGuard`). Rows are
-                re-drawn from fresh latents for up to ``max_privacy_rounds`` rounds; rows still rejected are left
-                out. ``privacy_redraws`` and ``privacy_dropped`` in the output count them.
-            generate_kwargs: ``engine`` (see :meth:`decode`), or arguments of the LM's ``generate`` (e.g.
-                ``cache_implementation="static"``, which selects the ``generate`` engine).
+            num_samples (`int`, *optional*, defaults to 1):
+                How many records.
+            num_inference_steps (`int`, *optional*, defaults to 20):
+                Steps of the latent sampler (few-step solvers such as `EDMDPMSolverMultistepScheduler` work with 5-10).
+            guidance_scale (`float`, *optional*, defaults to 1.0):
+                Classifier-free guidance weight `w` for `conditions` in the latent (1: plain conditional sampling;
+                >1: stronger adherence).
+            conditions (`dict[str, Any]`, *optional*):
+                `{column: value}` the records must have. Columns the denoiser was trained on steer the latent (so the
+                other columns follow the conditional distribution); with constrained decoding every condition is also
+                forced in every record (unless `hard_conditions=False`).
+            hard_conditions (`bool`, *optional*, defaults to `True`):
+                Force `conditions` during constrained decoding; `False` leaves them to the latent alone (soft
+                conditioning, e.g. to measure how well guidance steers).
+            generator (`torch.Generator`, *optional*):
+                Makes latent sampling and the LM's token sampling reproducible.
+            batch_size (`int` or `"auto"`, *optional*, defaults to `"auto"`):
+                Records decoded together (`"auto"`: from free GPU memory; 64 on a CPU).
+            max_new_tokens (`int`, *optional*):
+                Decoding budget per record (default: `pipe.config.max_new_tokens`, set by training).
+            do_sample (`bool`, *optional*, defaults to `True`), temperature (`float`, defaults to 1.0), top_p
+                (`float`, defaults to 1.0):
+                The LM's token sampling (`top_k` is off: faithful to the LM).
+            latents (`torch.Tensor` of shape `(num_samples, latent_dim)`, *optional*):
+                Decode these instead of sampling the prior.
+            constrained (`bool`, *optional*):
+                Schema-constrained decoding (default: on when the pipeline has a schema), so every record parses and
+                respects column kinds, category sets and ranges.
+            fixed_values (`dict` or `list[dict]`, *optional*):
+                `{column: value}` forced in every record, or one such dict per record.
+            output_type (`str`, *optional*, defaults to `"text"`):
+                `"text"`, `"records"` (list of dicts) or `"pandas"` (DataFrame).
+            privacy (`str`, *optional*):
+                `"reject_copies"` re-draws rows equal to a training row; `"dcr"` also rows closer to their nearest
+                training row than the threshold calibrated at fit time (see [`PrivacyGuard`]). Rows are re-drawn from
+                fresh latents for up to `max_privacy_rounds` rounds; rows still rejected are left out, and
+                `privacy_redraws` / `privacy_dropped` in the output count them.
+            max_privacy_rounds (`int`, *optional*, defaults to 10):
+                Re-draw rounds of the privacy guard.
+            return_dict (`bool`, *optional*, defaults to `True`):
+                Return a [`LatentDiffusionLMPipelineOutput`] instead of a plain tuple.
+            generate_kwargs:
+                `engine` (see [`~LatentDiffusionLMPipeline.decode`]), or arguments of the LM's `generate` (e.g.
+                `cache_implementation="static"`, which selects the `generate` engine).
+
+        Examples:
+            ```py
+            >>> import torch, hf_latent_diffusion_lm
+            >>> from diffusers import DiffusionPipeline
+
+            >>> pipe = DiffusionPipeline.from_pretrained("adult-model")  # trained with `ldlm fit`
+            >>> out = pipe(num_samples=100, output_type="pandas", conditions={"income": ">50K"}, guidance_scale=2.0,
+            ...            generator=torch.Generator().manual_seed(0))
+            >>> out.records.head(), out.validity
+            ```
+
+        Returns:
+            [`LatentDiffusionLMPipelineOutput`] or `tuple`: the texts, the latents they came from, the parsed records
+            (valid ones only) and their share.
         """
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}.")

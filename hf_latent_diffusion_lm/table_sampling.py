@@ -1,4 +1,5 @@
-"""Writing synthetic records to files: the shared core of ``ldlm sample`` / ``ldlm complete`` and scripts/generate.py."""
+"""Sampling a flat table of synthetic records and writing it (CSV, JSON Lines, Parquet): the core of ``ldlm sample`` /
+``ldlm complete`` for tables (nested records: ``record_sampling``; large N in shards: ``sharded_sampling``)."""
 
 from __future__ import annotations
 

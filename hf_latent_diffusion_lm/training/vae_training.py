@@ -192,6 +192,23 @@ def validation_reconstruction(vae, decoder, loader, accelerator) -> float:
     return (total / count).item()
 
 
+def training_schema(config: VAETrainingConfig, frame):
+    """The schema records are written in: inferred (or the user's JSON Schema), in the configured record format."""
+    schema = infer_schema(frame, target=config.target, json_schema=config.schema)
+    if isinstance(schema, TableSchema):
+        return dataclasses.replace(schema, record_format=config.record_format)
+    if config.record_format != "keyed":
+        raise ValueError("--record-format compact applies to flat tables; nested records are written as JSON.")
+    return schema
+
+
+def field_accuracy_rows(config: VAETrainingConfig) -> int:
+    """Validation records decoded at each evaluation (a few hundred at most: it decodes them greedily)."""
+    if config.field_accuracy_rows is not None:
+        return config.field_accuracy_rows
+    return 32 if config.preset == "tiny" else 200
+
+
 def train_vae(config: VAETrainingConfig) -> TrainedVAE:
     """Train stage 1 and save ``output_dir/vae`` (best checkpoint), ``schema.json`` and ``training_config.json``.
 
@@ -206,11 +223,7 @@ def train_vae(config: VAETrainingConfig) -> TrainedVAE:
     )
     set_seed(config.seed)
     frame = load_training_table(config)
-    schema = infer_schema(frame, target=config.target, json_schema=config.schema)
-    if isinstance(schema, TableSchema):
-        schema = dataclasses.replace(schema, record_format=config.record_format)
-    elif config.record_format != "keyed":
-        raise ValueError("--record-format compact applies to flat tables; nested records are written as JSON.")
+    schema = training_schema(config, frame)
     components = vae_components(config)
     vae, side = components.vae, components.side
     trainable = list(vae.parameters())
@@ -219,10 +232,7 @@ def train_vae(config: VAETrainingConfig) -> TrainedVAE:
         trainable += adapter_parameters(side.decoder)
     decoder = side.decoder
     train_loader, validation_loader, validation_texts = record_loaders(config, side, frame, schema)
-    accuracy_rows = config.field_accuracy_rows
-    if accuracy_rows is None:
-        accuracy_rows = 32 if config.preset == "tiny" else 200
-    accuracy_texts = validation_texts[:accuracy_rows]
+    accuracy_texts = validation_texts[:field_accuracy_rows(config)]
     lengths = [len(ids) for ids in train_loader.dataset["input_ids"]]
     if accelerator.is_main_process:
         output.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import jsonschema
-import xgrammar as xgr
 from genson import SchemaBuilder
 from genson.schema.strategies import List, Number, Object, String
 
@@ -259,12 +258,14 @@ class JsonRecordSchema:
         return pd.DataFrame(list(records), columns=self.names or None)
 
     # -- constrained decoding -------------------------------------------------------------------------------
-    def grammar(self, fixed_values: dict | None = None) -> xgr.Grammar:
+    def grammar(self, fixed_values: dict | None = None) -> "xgrammar.Grammar":
         """xgrammar's grammar of the schema's compact JSON, with top-level ``fixed_values`` written exactly.
 
         xgrammar enforces types, enums, ``required``, string lengths, numeric ranges, array and map sizes; what it
         leaves out (e.g. ``pattern`` or ``uniqueItems`` in a user's schema) is still caught by :meth:`validate`.
         """
+        import xgrammar as xgr  # imported here: reading a schema should not load the grammar compiler
+
         schema = self.json_schema
         if fixed_values:
             unknown = [name for name in fixed_values if name not in self.names]

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import pandas as pd
-import xgrammar as xgr
 from pandas.api import types as pdtypes
 
 from ..errors import UnknownColumnError
@@ -458,8 +457,10 @@ class TableSchema:
         """The row a record text holds; raises :class:`.record_format.RecordParseError` naming position and column."""
         return record_format.parse_record(self.columns, text, self.record_format)
 
-    def grammar(self, fixed_values: dict | None = None) -> xgr.Grammar:
+    def grammar(self, fixed_values: dict | None = None) -> "xgrammar.Grammar":
         """The decoding grammar of the schema's records (:mod:`.record_grammar`), ``fixed_values`` written exactly."""
+        import xgrammar as xgr  # imported here: reading a schema should not load the grammar compiler
+
         return xgr.Grammar.from_ebnf(schema_grammar(self, fixed_values))
 
     def validate(self, row: dict) -> list[str]:

@@ -14,9 +14,11 @@ from diffusers.schedulers import EDMDPMSolverMultistepScheduler, EDMEulerSchedul
 from diffusers.utils import BaseOutput, logging
 from diffusers.utils.torch_utils import randn_tensor
 from huggingface_hub import HfApi
-from transformers import LogitsProcessorList, PreTrainedModel
+from transformers import LogitsProcessorList, PreTrainedModel, PreTrainedTokenizerBase
 
 from ..data.condition_encoder import ConditionEncoder
+from ..data.json_record_schema import JsonRecordSchema
+from ..data.table_schema import TableSchema
 from ..data.record_tokenization import decoder_start_token_id, pad_token_id
 from ..decoder_reference import DecoderReference
 from ..modeling import LatentDenoiserMLP, LatentVAEModel
@@ -98,10 +100,10 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         denoiser: LatentDenoiserMLP,
         scheduler: EDMEulerScheduler | EDMDPMSolverMultistepScheduler,
         decoder: PreTrainedModel | None,
-        tokenizer,
-        encoder_tokenizer=None,
-        schema: Any = None,
-        conditioning: Any = None,
+        tokenizer: PreTrainedTokenizerBase,
+        encoder_tokenizer: PreTrainedTokenizerBase | None = None,
+        schema: TableSchema | JsonRecordSchema | dict | None = None,
+        conditioning: ConditionEncoder | dict | None = None,
         max_new_tokens: int = 256,
         card_metadata: dict | None = None,
         decoder_reference: DecoderReference | dict | None = None,

@@ -53,12 +53,12 @@ DIFFUSION_FIELDS_SET_BY_FIT = ("vae_dir", "output_dir", "seed", "mixed_precision
 
 def _fit(args) -> int:
     from .training import DiffusionTrainingConfig, VAETrainingConfig, fit_pipeline
-    from .training.config_flags import collect
+    from .training.config_flags import DIFFUSION_FLAGS, VAE_FLAGS, collect
 
-    vae_options = collect(args, VAETrainingConfig, skip=VAE_FIELDS_SET_BY_FIT)
+    vae_options = collect(args, VAETrainingConfig, VAE_FLAGS, skip=VAE_FIELDS_SET_BY_FIT)
     from .training.field_accuracy import reconstruction_summary
 
-    diffusion_options = collect(args, DiffusionTrainingConfig, "diffusion_", skip=DIFFUSION_FIELDS_SET_BY_FIT)
+    diffusion_options = collect(args, DiffusionTrainingConfig, DIFFUSION_FLAGS, skip=DIFFUSION_FIELDS_SET_BY_FIT)
 
     fit_pipeline(args.data, args.out, condition_columns=diffusion_options.pop("condition_columns"),
                  diffusion_steps=diffusion_options.pop("max_steps"), diffusion_options=diffusion_options,
@@ -72,7 +72,7 @@ def _fit(args) -> int:
 def _add_fit_arguments(fit: argparse.ArgumentParser) -> None:
     """``ldlm fit``'s flags: the training configs' fields, plus what only the one-call fit has."""
     from .training import DiffusionTrainingConfig, VAETrainingConfig
-    from .training.config_flags import add_flags
+    from .training.config_flags import DIFFUSION_FLAGS, VAE_FLAGS, add_flags
 
     fit.add_argument("data", help="the real table")
     fit.add_argument("--out", required=True, help="directory for the trained pipeline (training state: OUT/training)")
@@ -81,10 +81,9 @@ def _add_fit_arguments(fit: argparse.ArgumentParser) -> None:
                      help="write into a non-empty --out that is not a pipeline (its other files are kept)")
     fit.add_argument("--keep-checkpoints", action="store_true",
                      help="keep optimizer states and intermediate models in OUT/training once the fit has finished")
-    add_flags(fit.add_argument_group("stage 1: the VAE"), VAETrainingConfig, skip=VAE_FIELDS_SET_BY_FIT)
-    add_flags(fit.add_argument_group("stage 2: the latent prior"), DiffusionTrainingConfig, "diffusion_",
-              skip=DIFFUSION_FIELDS_SET_BY_FIT,
-              unprefixed=("condition_columns", "privacy_reference", "privacy_quantile"))
+    add_flags(fit.add_argument_group("stage 1: the VAE"), VAETrainingConfig, VAE_FLAGS, skip=VAE_FIELDS_SET_BY_FIT)
+    add_flags(fit.add_argument_group("stage 2: the latent prior"), DiffusionTrainingConfig, DIFFUSION_FLAGS,
+              skip=DIFFUSION_FIELDS_SET_BY_FIT)
 
 
 def _load(directory):

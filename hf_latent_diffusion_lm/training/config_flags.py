@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import types
 import typing
+from dataclasses import dataclass
 
 
 def _base_type(annotation):
@@ -24,17 +25,33 @@ def _comma_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def add_flags(parser: argparse.ArgumentParser, config_class, prefix: str = "", skip: tuple[str, ...] = (),
-              unprefixed: tuple[str, ...] = ()) -> None:
-    """Add one flag per field of ``config_class`` (fields in ``skip`` excepted; those in ``unprefixed`` keep their
-    plain name on the command line)."""
+@dataclass(frozen=True)
+class FlagNames:
+    """How one config's fields are spelled on ``ldlm fit``'s command line (and named in its error messages)."""
+
+    prefix: str = ""
+    unprefixed: tuple[str, ...] = ()  # fields that keep their plain name
+
+    def dest(self, name: str) -> str:
+        return self.prefix + name
+
+    def flag(self, name: str) -> str:
+        return "--" + (name if name in self.unprefixed else self.prefix + name).replace("_", "-")
+
+
+VAE_FLAGS = FlagNames()
+DIFFUSION_FLAGS = FlagNames("diffusion_", ("condition_columns", "privacy_reference", "privacy_quantile"))
+
+
+def add_flags(parser: argparse.ArgumentParser, config_class, names: FlagNames, skip: tuple[str, ...] = ()) -> None:
+    """Add one flag per field of ``config_class`` (fields in ``skip`` excepted), spelled by ``names``."""
     hints = typing.get_type_hints(config_class)
     for field in dataclasses.fields(config_class):
         if field.name in skip:
             continue
-        flag = "--" + (field.name if field.name in unprefixed else prefix + field.name).replace("_", "-")
+        flag = names.flag(field.name)
         kind = _base_type(hints[field.name])
-        options = {"dest": prefix + field.name, "help": field.metadata.get("help"), "default": field.default}
+        options = {"dest": names.dest(field.name), "help": field.metadata.get("help"), "default": field.default}
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **options)
         elif kind is list:
@@ -43,7 +60,7 @@ def add_flags(parser: argparse.ArgumentParser, config_class, prefix: str = "", s
             parser.add_argument(flag, type=kind, choices=field.metadata.get("choices"), **options)
 
 
-def collect(args: argparse.Namespace, config_class, prefix: str = "", skip: tuple[str, ...] = ()) -> dict:
+def collect(args: argparse.Namespace, config_class, names: FlagNames, skip: tuple[str, ...] = ()) -> dict:
     """The values of ``config_class``'s flags in ``args``, keyed by field name."""
-    return {field.name: getattr(args, prefix + field.name) for field in dataclasses.fields(config_class)
+    return {field.name: getattr(args, names.dest(field.name)) for field in dataclasses.fields(config_class)
             if field.name not in skip}

@@ -24,7 +24,7 @@ from ..privacy import PrivacyGuard
 from .checkpointing import (read_training_state, resolve_checkpoint, save_atomically, save_pretrained_atomically,
                             write_json_atomically)
 from .field_accuracy import TRAINING_SUMMARY
-from .option_checks import check_diffusion_options
+from .option_checks import MIXED_PRECISION, check_diffusion_options
 from .vae_training import TrainedVAE
 
 
@@ -47,7 +47,7 @@ class DiffusionTrainingConfig:
     checkpoint_every: int = field(default=500, metadata={"help": "steps between resumable checkpoints"})
     checkpoints_total_limit: int = field(default=2, metadata={"help": "resumable checkpoints kept on disk"})
     seed: int = field(default=0, metadata={"help": "random seed"})
-    mixed_precision: str = field(default="no", metadata={"help": "mixed precision", "choices": ("no", "fp16", "bf16")})
+    mixed_precision: str = field(default="no", metadata={"help": "mixed precision", "choices": MIXED_PRECISION})
     resume_from_checkpoint: str | None = field(
         default=None, metadata={"help": "'latest' or a checkpoint folder to continue stage 2 from"})
     privacy_reference: bool = field(default=False, metadata={"help": (

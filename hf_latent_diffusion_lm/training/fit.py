@@ -56,8 +56,9 @@ def fit_pipeline(
     elif path is not data:
         training.mkdir(parents=True, exist_ok=True)
         data.to_parquet(path)
-    check_training_table(load_training_table(vae_config), condition_columns, vae_config.target)
-    pipe = train_diffusion(diffusion_config, train_vae(vae_config))
+    frame = load_training_table(vae_config)
+    check_training_table(frame, condition_columns, vae_config.target)
+    pipe = train_diffusion(diffusion_config, train_vae(vae_config, frame))
     if not keep_checkpoints:
         for name in RESUMABLE_STATE:
             shutil.rmtree(training / name, ignore_errors=True)

@@ -3,21 +3,20 @@ naming its command-line flag, instead of after the first training stage."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from ..data.table_loading import read_options_from_json
-from ..modeling.configuration_latent_vae import INJECTION_METHODS
 from ..pretrained import resolve_preset
+from .config_flags import DIFFUSION_FLAGS, VAE_FLAGS, FlagNames
 
-# ldlm fit's flag for each option, where it differs from the field name.
-DIFFUSION_FLAGS = {"max_steps": "--diffusion-max-steps"}
-MIXED_PRECISION = ("no", "fp16", "bf16")
+MIXED_PRECISION = ("no", "fp16", "bf16")  # accelerate's choices
 
 MIN_ROWS = 2  # the latent statistics (a standard deviation) and a validation split need two rows
 
 
-def _flag(name: str, flags: dict) -> str:
-    return f"{name} ({flags.get(name, '--' + name.replace('_', '-'))})"
+def _flag(name: str, flags: FlagNames) -> str:
+    return f"{name} ({flags.flag(name)})"
 
 
 def _check_positive_integers(config, names, flags) -> None:
@@ -34,9 +33,13 @@ def _check_positive_numbers(config, names, flags) -> None:
             raise ValueError(f"{_flag(name, flags)} must be a positive finite number, got {value!r}.")
 
 
-def _check_choice(config, name, choices, flags) -> None:
-    if getattr(config, name) not in choices:
-        raise ValueError(f"{_flag(name, flags)} must be one of {list(choices)}, got {getattr(config, name)!r}.")
+def _check_choices(config, flags) -> None:
+    """Each field whose metadata lists ``choices`` (the list ``ldlm fit`` offers for it) holds one of them."""
+    for field in dataclasses.fields(config):
+        choices = field.metadata.get("choices")
+        if choices is not None and getattr(config, field.name) not in choices:
+            raise ValueError(f"{_flag(field.name, flags)} must be one of {list(choices)}, got "
+                             f"{getattr(config, field.name)!r}.")
 
 
 def check_vae_options(config) -> None:
@@ -46,10 +49,9 @@ def check_vae_options(config) -> None:
         config.max_steps = preset.vae_steps
     _check_positive_integers(config, ("max_steps", "batch_size", "gradient_accumulation_steps", "eval_every",
                                       "checkpoint_every", "checkpoints_total_limit", "max_length", "max_rows", "latent_dim",
-                                      "num_soft_tokens", "patience"), {})
-    _check_positive_numbers(config, ("learning_rate", "max_beta", "min_beta", "beta_factor"), {})
-    _check_choice(config, "mixed_precision", MIXED_PRECISION, {})
-    _check_choice(config, "injection_method", INJECTION_METHODS, {})
+                                      "num_soft_tokens", "patience"), VAE_FLAGS)
+    _check_positive_numbers(config, ("learning_rate", "max_beta", "min_beta", "beta_factor"), VAE_FLAGS)
+    _check_choices(config, VAE_FLAGS)
     if not 0 <= config.validation_fraction < 1:
         raise ValueError(f"validation_fraction must be in [0, 1), got {config.validation_fraction!r}.")
     if config.min_beta > config.max_beta:
@@ -62,7 +64,7 @@ def check_diffusion_options(config) -> None:
     _check_positive_integers(config, ("max_steps", "batch_size", "eval_every", "hidden_dim", "num_layers",
                                       "condition_bins"), DIFFUSION_FLAGS)
     _check_positive_numbers(config, ("learning_rate",), DIFFUSION_FLAGS)
-    _check_choice(config, "mixed_precision", MIXED_PRECISION, DIFFUSION_FLAGS)
+    _check_choices(config, DIFFUSION_FLAGS)
 
 
 def check_training_table(frame, condition_columns, target: str | None = None) -> None:

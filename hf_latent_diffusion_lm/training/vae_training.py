@@ -18,6 +18,8 @@ from tqdm.auto import tqdm
 
 from ..data import TableSchema, build_record_dataset, collate_records, read_table
 from ..data.json_lines import read_json_records
+from ..data.json_record_schema import JsonRecordSchema
+from ..data.record_format import RECORD_FORMATS
 from ..data.record_schemas import holds_nested_records, infer_schema, load_schema
 from ..data.table_loading import read_options_from_json
 from ..errors import UnknownColumnError
@@ -31,7 +33,7 @@ from .checkpointing import (read_extra_tensors, read_training_state, resolve_che
 from .components import VAEComponents, build_vae_components, load_decoder_side
 from .field_accuracy import TRAINING_SUMMARY, reconstruction_accuracy
 from .loss_log import open_loss_log
-from .option_checks import check_vae_options
+from .option_checks import MIXED_PRECISION, check_vae_options
 
 
 def option(default, help: str, **metadata):
@@ -60,7 +62,7 @@ class VAETrainingConfig:
     num_soft_tokens: int | None = option(None, "decoder positions the latent is injected into (None: the preset's)")
     record_format: str = option("keyed", "how records are written: 'keyed' ({age: 39, sex: Male}) or 'compact' "
                                 "(values only, in schema order: {39, Male}; fewer tokens per record); stored in the "
-                                "schema, so sampling uses the same", choices=("keyed", "compact"))
+                                "schema, so sampling uses the same", choices=RECORD_FORMATS)
     decoder_lora_rank: int = option(0, "rank of LoRA adapters on the decoder, trained with the VAE (0: frozen "
                                     "decoder); the base stays frozen and only the adapter is saved with the pipeline")
     field_accuracy_rows: int | None = option(None, "validation records decoded at each evaluation to measure field "
@@ -87,7 +89,7 @@ class VAETrainingConfig:
     patience: int = option(3, "evaluations without improvement before beta decreases")
     min_delta: float = option(0.0, "a validation gain (nats/token) smaller than this counts as no improvement")
     sample_posterior: bool = option(True, "sample z from the posterior in training (else its mean)")
-    mixed_precision: str = option("no", "mixed precision", choices=("no", "fp16", "bf16"))
+    mixed_precision: str = option("no", "mixed precision", choices=MIXED_PRECISION)
     seed: int = option(0, "random seed")
     resume_from_checkpoint: str | None = option(None, "'latest' or a checkpoint folder to continue from")
 
@@ -118,8 +120,8 @@ class TrainedVAE:
     """What stage 1 hands to stage 2: the best VAE with its decoder side, the schema, the table, the options."""
 
     components: VAEComponents
-    schema: TableSchema
-    frame: object  # the training table (pandas DataFrame)
+    schema: TableSchema | JsonRecordSchema
+    frame: object  # the training table: a DataFrame, or a list of nested records
     config: VAETrainingConfig
 
     @classmethod
@@ -209,11 +211,12 @@ def field_accuracy_rows(config: VAETrainingConfig) -> int:
     return 32 if config.preset == "tiny" else 200
 
 
-def train_vae(config: VAETrainingConfig) -> TrainedVAE:
+def train_vae(config: VAETrainingConfig, frame=None) -> TrainedVAE:
     """Train stage 1 and save ``output_dir/vae`` (best checkpoint), ``schema.json`` and ``training_config.json``.
 
-    Returns the best VAE with the decoder side it was trained against (its LoRA adapter included, if any), the
-    schema and the table, so that stage 2 can go on in memory.
+    ``frame`` is the table when the caller has already read it (default: :func:`load_training_table`). Returns the
+    best VAE with the decoder side it was trained against (its LoRA adapter included, if any), the schema and the
+    table, so that stage 2 can go on in memory.
     """
     output = Path(config.output_dir)
     accelerator = Accelerator(
@@ -222,7 +225,7 @@ def train_vae(config: VAETrainingConfig) -> TrainedVAE:
         dataloader_config=DataLoaderConfiguration(split_batches=True, use_seedable_sampler=True),
     )
     set_seed(config.seed)
-    frame = load_training_table(config)
+    frame = load_training_table(config) if frame is None else frame
     schema = training_schema(config, frame)
     components = vae_components(config)
     vae, side = components.vae, components.side

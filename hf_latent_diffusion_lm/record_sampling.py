@@ -1,8 +1,10 @@
-"""Sampling nested JSON records (``ldlm sample`` on a JSON-record model): tool-call consistency by re-drawing.
+"""Sampling nested JSON records (``ldlm sample`` on a JSON-record model), with tool-call consistency.
 
 The JSON-Schema grammar makes every record parse and validate, but cannot tie a call to the functions offered in
-the same record; with ``tool_call_consistency`` a record whose calls do not fit (:mod:`.data.tool_call_validity`)
-is re-drawn, a bounded number of rounds, and the re-draws are counted.
+the same record. With ``tool_call_consistency`` the calls are decoded under a grammar of the record's own functions
+(:mod:`.data.tool_call_grammar`), and a record whose calls still do not fit (:mod:`.data.tool_call_validity`; e.g.
+where that grammar had to be dropped, or decoding is unconstrained) is re-drawn, a bounded number of rounds, and
+the re-draws are counted.
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ def sample_records(
 ) -> RecordSample:
     """``num_samples`` records from ``pipe`` (``call_kwargs`` go to the pipeline call).
 
-    ``tool_call_consistency`` (default: on when the schema has ``functions`` and ``calls``) re-draws records whose
-    calls break their functions, at most ``max_rounds`` rounds; what is still invalid then is kept and reported.
+    ``tool_call_consistency`` (default: on when the schema has ``functions`` and ``calls``) decodes calls under a
+    grammar of their record's functions and re-draws records whose calls still break them, at most ``max_rounds``
+    rounds; what is still invalid then is kept and reported.
     """
     if num_samples < 1:
         raise ValueError(f"num_samples must be a positive integer, got {num_samples}.")
@@ -66,7 +69,8 @@ def sample_records(
             need = num_samples - len(kept)
             if need == 0:
                 break
-            output = pipe(num_samples=need, generator=generator, output_type="records", **call_kwargs)
+            output = pipe(num_samples=need, generator=generator, output_type="records",
+                          tool_call_consistency=consistency, **call_kwargs)
             drawn += need
             checked = [(record, tool_call_problems(record) if tool_calls else []) for record in output.records]
             if schema_validity is None:

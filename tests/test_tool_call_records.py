@@ -4,6 +4,7 @@ import json
 import random
 from pathlib import Path
 
+import jsonschema
 import pytest
 from diffusers import DiffusionPipeline
 
@@ -12,7 +13,10 @@ from hf_latent_diffusion_lm.benchmark_data import load_bfcl
 from hf_latent_diffusion_lm.cli import main as ldlm
 from hf_latent_diffusion_lm.data import JsonRecordSchema
 from hf_latent_diffusion_lm.data.json_lines import read_json_records, write_json_lines
+from hf_latent_diffusion_lm.data.constrained_decoding import SchemaLogitsProcessor
+from hf_latent_diffusion_lm.data.tool_call_grammar import calls_schema, offered_functions
 from hf_latent_diffusion_lm.data.tool_call_validity import semantic_validity, tool_call_problems
+from hf_latent_diffusion_lm.testing import tiny_tokenizer
 from hf_latent_diffusion_lm.record_sampling import sample_records
 from hf_latent_diffusion_lm.training import fit_pipeline
 
@@ -92,19 +96,41 @@ def tool_call_model(tmp_path_factory):
     return out
 
 
-def test_fit_pipeline_on_nested_dicts_samples_valid_records_and_redraws_inconsistent_calls(tool_call_model):
+def callable_records(records: list[dict]) -> list[dict]:
+    """The records offering a function some call can fit (the random decoder also writes functions that require an
+    argument they do not declare)."""
+    return [record for record in records if calls_schema(record["functions"]) is not None]
+
+
+def test_fit_pipeline_on_nested_dicts_samples_records_whose_calls_fit_their_functions(tool_call_model):
     pipe = DiffusionPipeline.from_pretrained(tool_call_model)
     pipe.set_progress_bar_config(disable=True)
     assert isinstance(pipe.schema, JsonRecordSchema)
-    sample = sample_records(pipe, 16, seed=0)
-    assert len(sample.records) == 16 and sample.schema_validity == 1.0
-    assert all(pipe.schema.validate(record) == [] for record in sample.records)
-    assert sample.first_draw_semantic_validity < 1.0 and sample.redraws > 0  # a random decoder mixes calls up
-    assert sample.semantic_validity > sample.first_draw_semantic_validity
+    for engine in ("slots", "generate"):
+        first = sample_records(pipe, 16, seed=0, engine=engine, max_rounds=1)
+        assert len(first.records) == 16 and first.schema_validity == 1.0
+        assert all(pipe.schema.validate(record) == [] for record in first.records)
+        assert callable_records(first.records) and semantic_validity(callable_records(first.records)) == 1.0
+    sample = sample_records(pipe, 16, seed=0)  # records offering no callable function are re-drawn
+    assert sample.redraws > 0 and sample.semantic_validity > sample.first_draw_semantic_validity
     assert sample.problems == [tool_call_problems(record) for record in sample.records]
-    assert sample.semantic_validity == sum(not found for found in sample.problems) / 16
     unchecked = sample_records(pipe, 16, seed=0, tool_call_consistency=False)
-    assert unchecked.redraws == 0 and unchecked.semantic_validity == unchecked.first_draw_semantic_validity
+    assert unchecked.schema_validity == 1.0 and unchecked.redraws == 0
+    assert semantic_validity(callable_records(unchecked.records)) < 1.0  # a random decoder mixes calls up
+    assert unchecked.semantic_validity == sum(not found for found in unchecked.problems) / 16
+
+
+def test_calls_the_record_schema_cannot_fit_are_redrawn(tool_call_model):
+    pipe = DiffusionPipeline.from_pretrained(tool_call_model)
+    pipe.set_progress_bar_config(disable=True)
+    narrowed = json.loads(json.dumps(pipe.schema.json_schema))
+    narrowed["properties"]["calls"]["items"]["properties"]["arguments"]["properties"]["city"] = {"type": "integer"}
+    pipe.schema = JsonRecordSchema(narrowed)  # a city is a string in every function, an integer in every call
+    sample = sample_records(pipe, 16, seed=0, max_rounds=3)
+    assert sample.schema_validity == 1.0 and sample.redraws > 0 and len(sample.records) == 16
+    calls_city = [record for record in sample.records if "city" in record["calls"][0]["arguments"]]
+    assert calls_city and all(tool_call_problems(record) for record in calls_city)
+    assert sample.semantic_validity == sum(not tool_call_problems(record) for record in sample.records) / 16
 
 
 def test_cli_fit_sample_on_json_lines_with_a_user_schema(tmp_path, capsys):
@@ -143,3 +169,42 @@ def test_evaluate_scores_copies_broken_calls_and_new_records(tmp_path, capsys):
     assert 0.0 <= report["alpha_precision"] <= 1.0 and 0.0 <= report["beta_recall"] <= 1.0
     assert "unknown_function" in (tmp_path / "report" / "report.md").read_text()
     assert (tmp_path / "report" / "record_evaluation.png").stat().st_size > 10_000
+
+
+def test_calls_schema_accepts_exactly_the_calls_that_fit_their_functions():
+    records = load_bfcl(FIXTURES / "bfcl")
+    for record in records:
+        schema = calls_schema(record["functions"])
+        assert list(jsonschema.Draft202012Validator(schema).iter_errors(record["calls"])) == []
+        broken = json.loads(json.dumps(record["calls"]))
+        broken[0]["name"] = "not_offered"
+        assert not jsonschema.Draft202012Validator(schema).is_valid(broken)
+    weather = {"name": "get_weather", "parameters": WEATHER}
+    validator = jsonschema.Draft202012Validator(calls_schema([weather]))
+    for arguments in [{"city": "oslo"}, {"city": "rome", "days": 3}, {"days": 3}, {"city": "lima"},
+                      {"city": "oslo", "days": "3"}, {"city": "oslo", "when": 1}]:
+        record = {"functions": [weather], "calls": [{"name": "get_weather", "arguments": arguments}]}
+        assert validator.is_valid(record["calls"]) == (tool_call_problems(record) == []), arguments
+    assert calls_schema([{"name": "f", "parameters": {"properties": {}, "required": ["x"]}}]) is None
+
+
+def test_offered_functions_are_read_at_the_top_level_calls_key_only():
+    functions = [{"name": "f", "parameters": {"properties": {"x": {"type": "string"}, "calls": {"type": "string"}}}}]
+    text = json.dumps({"question": 'say "calls": now', "functions": functions}, separators=(",", ":"))[:-1].encode()
+    assert offered_functions(text) is None  # the record so far: no calls key yet (the question's is escaped)
+    assert offered_functions(text + b',"calls":[{"') == (functions, b'[{"')
+    nested = text[: text.index(b',"calls":') + len(b',"calls":')]  # a parameter named "calls"
+    assert offered_functions(nested) is None
+
+
+def test_calls_grammar_takes_every_real_call_and_ends_the_record():
+    records = load_bfcl(FIXTURES / "bfcl")
+    tokenizer = tiny_tokenizer()
+    processor = SchemaLogitsProcessor(JsonRecordSchema.infer(records), tokenizer, len(tokenizer))
+    grammar = processor.calls_grammar(num_rows=1)
+    for record in records:
+        matcher = grammar.matcher(record["functions"])
+        assert matcher.accept_string(json.dumps(record["calls"], separators=(",", ":"), ensure_ascii=False) + "}")
+        assert matcher.accept_token(tokenizer.eos_token_id)
+    assert SchemaLogitsProcessor(JsonRecordSchema.infer(records), tokenizer, len(tokenizer),
+                                 tool_call_consistency=False).calls_grammar(1) is None

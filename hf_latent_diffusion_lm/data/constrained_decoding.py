@@ -16,17 +16,25 @@ import torch
 import xgrammar as xgr
 from transformers import LogitsProcessor
 
+from .json_record_schema import JsonRecordSchema
 from .record_format import RecordParseError
+from .tool_call_grammar import CallsGrammar
+from .tool_call_validity import is_tool_call_schema
 
 _COMPILERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def grammar_compiler(tokenizer, vocab_size: int) -> xgr.GrammarCompiler:
     """One xgrammar compiler per (tokenizer, vocab size); its cache keeps each compiled grammar (keyed by text)."""
+    return _compiler_and_vocab(tokenizer, vocab_size)[0]
+
+
+def _compiler_and_vocab(tokenizer, vocab_size: int) -> tuple[xgr.GrammarCompiler, list[bytes]]:
+    """The compiler and each token id's bytes (xgrammar's decoded vocabulary)."""
     compilers = _COMPILERS.setdefault(tokenizer, {})
     if vocab_size not in compilers:
         info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size)
-        compilers[vocab_size] = xgr.GrammarCompiler(info)
+        compilers[vocab_size] = (xgr.GrammarCompiler(info), info.decoded_vocab)
     return compilers[vocab_size]
 
 
@@ -52,18 +60,31 @@ class SchemaLogitsProcessor(LogitsProcessor):
         tokenizer: the decoder's tokenizer (its ``eos_token_id`` ends each record).
         vocab_size: the width of the model's logits (``model.config.vocab_size``; may exceed the tokenizer's).
         fixed_values: ``{column: value}`` forced in every row, or a list with one such dict (or ``None``) per row.
+        tool_call_consistency: for tool-use records (JSON with ``functions`` and ``calls``), also keep each row's
+            calls to the functions it offers (:mod:`.tool_call_grammar`).
     """
 
-    def __init__(self, schema, tokenizer, vocab_size: int, fixed_values: dict | Sequence[dict | None] | None = None):
+    def __init__(self, schema, tokenizer, vocab_size: int, fixed_values: dict | Sequence[dict | None] | None = None,
+                 tool_call_consistency: bool = True):
         if tokenizer.eos_token_id is None:
             raise ValueError("Constrained decoding needs a tokenizer with an eos token to end records.")
         self.schema, self.eos_token_id, self.vocab_size = schema, tokenizer.eos_token_id, vocab_size
-        self.compiler = grammar_compiler(tokenizer, vocab_size)
+        self.compiler, self._decoded_vocab = _compiler_and_vocab(tokenizer, vocab_size)
         self.fixed_values = fixed_values
+        self.tool_call_consistency = tool_call_consistency
         self._grammars: dict[str, xgr.CompiledGrammar] = {}
         self._matchers: list[xgr.GrammarMatcher] | None = None
         self._batch = xgr.BatchGrammarMatcher()
         self._bitmask: torch.Tensor | None = None
+        self.calls: CallsGrammar | None = None
+
+    def calls_grammar(self, num_rows: int) -> CallsGrammar | None:
+        """For tool-use records with ``tool_call_consistency``: the grammar that keeps each row's calls to its own
+        functions (``None`` for other records)."""
+        if not (self.tool_call_consistency and isinstance(self.schema, JsonRecordSchema)
+                and is_tool_call_schema(self.schema)):
+            return None
+        return CallsGrammar(self.compiler, self._decoded_vocab, num_rows, self.vocab_size)
 
     def compiled_grammar(self, fixed_values: dict | None = None) -> xgr.CompiledGrammar:
         """The compiled grammar of the schema with ``fixed_values`` (cached per distinct fixed values)."""
@@ -80,6 +101,7 @@ class SchemaLogitsProcessor(LogitsProcessor):
             raise ValueError(f"fixed_values has {len(rows)} rows but the batch has {batch_size}.")
         self._matchers = [xgr.GrammarMatcher(self.compiled_grammar(row)) for row in rows]
         self._bitmask = xgr.allocate_token_bitmask(batch_size, self.vocab_size)
+        self.calls = self.calls_grammar(batch_size)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if self._matchers is None:
@@ -89,6 +111,8 @@ class SchemaLogitsProcessor(LogitsProcessor):
         active = [i for i, matcher in enumerate(self._matchers) if not matcher.is_terminated()]
         if active:
             self._batch.batch_fill_next_token_bitmask([self._matchers[i] for i in active], self._bitmask, active)
+            if self.calls is not None:
+                self.calls.narrow(self._bitmask, active, active)
             xgr.apply_token_bitmask_inplace(scores, self._bitmask.to(scores.device, non_blocking=True),
                                             vocab_size=self.vocab_size, indices=active)
         if len(active) < len(self._matchers):
@@ -101,11 +125,15 @@ class SchemaLogitsProcessor(LogitsProcessor):
 
     def _advance(self, tokens: list[int]) -> None:
         for row, (matcher, token) in enumerate(zip(self._matchers, tokens)):
-            if not matcher.is_terminated() and not matcher.accept_token(token):
+            if matcher.is_terminated():
+                continue
+            if not matcher.accept_token(token):
                 raise RuntimeError(
                     f"Row {row}: token {token} breaks the record grammar; was another logits processor or a "
                     "sampling option (e.g. a repetition penalty producing -inf everywhere) applied after this one?"
                 )
+            if self.calls is not None:
+                self.calls.accept(row, token)
 
 
 def checked_records(schema, texts: Sequence[str]) -> list[tuple[dict | None, list[str]]]:

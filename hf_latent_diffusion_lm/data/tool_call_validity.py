@@ -13,15 +13,23 @@ from typing import Sequence
 
 TOOL_CALL_KEYS = ("functions", "calls")
 
-# Declared type -> the Python types a JSON value of it may have ("any" and unknown names accept everything).
-_TYPES = {
-    "string": (str,), "char": (str,),
-    "integer": (int,), "int": (int,), "long": (int,),
-    "float": (int, float), "double": (int, float), "number": (int, float),
-    "boolean": (bool,),
-    "array": (list,), "tuple": (list,), "arraylist": (list,),
-    "dict": (dict,), "object": (dict,), "hashmap": (dict,),
+# Declared type (BFCL's Python, Java and JavaScript names, lower-cased) -> its JSON type. "any" and unknown names
+# accept every value.
+DECLARED_JSON_TYPES = {
+    "string": "string", "char": "string",
+    "integer": "integer", "int": "integer", "long": "integer",
+    "float": "number", "double": "number", "number": "number",
+    "boolean": "boolean",
+    "array": "array", "tuple": "array", "arraylist": "array",
+    "dict": "object", "object": "object", "hashmap": "object",
 }
+_PYTHON_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "array": (list,),
+                 "object": (dict,)}
+
+
+def declared_json_type(spec: dict) -> str | None:
+    """The JSON type a parameter declared as ``spec`` takes (``None``: any value)."""
+    return DECLARED_JSON_TYPES.get(str(spec.get("type", "any")).lower())
 
 
 def is_tool_call_schema(schema) -> bool:
@@ -31,8 +39,7 @@ def is_tool_call_schema(schema) -> bool:
 
 
 def _fits(value, spec: dict) -> list[str]:
-    declared = str(spec.get("type", "any")).lower()
-    types = _TYPES.get(declared)
+    types = _PYTHON_TYPES.get(declared_json_type(spec))
     if types is not None and (not isinstance(value, types) or (bool not in types and isinstance(value, bool))):
         return [f"{value!r} is not of type {spec.get('type')!r}"]
     if "enum" in spec and value not in spec["enum"]:

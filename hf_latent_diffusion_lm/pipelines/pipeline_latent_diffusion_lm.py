@@ -273,7 +273,8 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         return self.vae.encode_texts(texts, self.tokenizer, self.encoder_tokenizer, batch_size)
 
     # -- decoding -------------------------------------------------------------------------------------------
-    def _logits_processors(self, constrained: bool, fixed_values, start: int, stop: int) -> LogitsProcessorList:
+    def _logits_processors(self, constrained: bool, fixed_values, start: int, stop: int,
+                           tool_call_consistency: bool = True) -> LogitsProcessorList:
         if not constrained:
             return LogitsProcessorList()
         from ..data.constrained_decoding import SchemaLogitsProcessor
@@ -282,7 +283,8 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
             fixed_values = fixed_values[start:stop]
         vocab_size = self.decoder.get_output_embeddings().weight.shape[0]
         return LogitsProcessorList(
-            [SchemaLogitsProcessor(self.schema, self.tokenizer, vocab_size=vocab_size, fixed_values=fixed_values)]
+            [SchemaLogitsProcessor(self.schema, self.tokenizer, vocab_size=vocab_size, fixed_values=fixed_values,
+                                   tool_call_consistency=tool_call_consistency)]
         )
 
     @torch.no_grad()
@@ -298,6 +300,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         fixed_values: dict | list[dict] | None = None,
         generator: torch.Generator | None = None,
         engine: str = "auto",
+        tool_call_consistency: bool = True,
         **generate_kwargs,
     ) -> list[str]:
         """Texts the frozen decoder writes for each latent (greedy by default: a reconstruction).
@@ -305,7 +308,8 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         ``batch_size="auto"`` sizes batches (slots) from free accelerator memory. ``engine="slots"`` decodes with
         a pool of ``batch_size`` slots, each refilled as soon as its record ends (:mod:`.slot_decoding`);
         ``"generate"`` runs ``generate`` batch by batch, and takes extra keyword arguments for it (e.g.
-        ``cache_implementation="static"``); ``"auto"`` is ``"slots"`` unless such arguments are given.
+        ``cache_implementation="static"``); ``"auto"`` is ``"slots"`` unless such arguments are given. For tool-use
+        records, ``tool_call_consistency`` decodes each record's calls under a grammar of the functions it offers.
         """
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}.")
@@ -330,11 +334,13 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
                 with self.progress_bar(total=len(latents)) as bar:
                     texts, truncated = decode_texts_in_slots(
                         self.decoder, self.vae.injector, self.tokenizer, latents, batch_size, max_new_tokens,
-                        do_sample, temperature, top_p, self.schema if constrained else None, fixed_values, bar)
+                        do_sample, temperature, top_p, self.schema if constrained else None, fixed_values, bar,
+                        tool_call_consistency)
             else:
                 for start in self.progress_bar(range(0, len(latents), batch_size)):
                     stop = min(start + batch_size, len(latents))
-                    processors = self._logits_processors(constrained, fixed_values, start, stop)
+                    processors = self._logits_processors(constrained, fixed_values, start, stop,
+                                                         tool_call_consistency)
                     ids = self.vae.generate(self.decoder, latents[start:stop], start_token, logits_processor=processors,
                                             **options)
                     if ids.shape[1] >= max_new_tokens:
@@ -443,6 +449,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         output_type: str = "text",
         privacy: str | None = None,
         max_privacy_rounds: int = 10,
+        tool_call_consistency: bool = True,
         return_dict: bool = True,
         **generate_kwargs,
     ) -> LatentDiffusionLMPipelineOutput | tuple:
@@ -488,6 +495,10 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
                 `privacy_redraws` / `privacy_dropped` in the output count them.
             max_privacy_rounds (`int`, *optional*, defaults to 10):
                 Re-draw rounds of the privacy guard.
+            tool_call_consistency (`bool`, *optional*, defaults to `True`):
+                For tool-use records (JSON with `functions` and `calls`) under constrained decoding: once a record's
+                functions are written, its calls are decoded under a grammar of those functions (offered names,
+                required arguments, declared types and enums), so they fit them.
             return_dict (`bool`, *optional*, defaults to `True`):
                 Return a [`LatentDiffusionLMPipelineOutput`] instead of a plain tuple.
             generate_kwargs:
@@ -532,7 +543,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
             raise ValueError(f"latents has {latents.shape[0]} rows but num_samples={num_samples}.")
         decode_options = dict(batch_size=batch_size, max_new_tokens=max_new_tokens, do_sample=do_sample,
                               temperature=temperature, top_p=top_p, constrained=constrained, generator=generator,
-                              **generate_kwargs)
+                              tool_call_consistency=tool_call_consistency, **generate_kwargs)
         texts = self.decode(latents, fixed_values=fixed_values, **decode_options)
         guarded = None
         if privacy is not None:

@@ -24,49 +24,61 @@ import xgrammar as xgr
 from transformers import Cache, DynamicCache, LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 from transformers.cache_utils import DynamicLayer
 
+from ..data.constrained_decoding import SchemaLogitsProcessor
+
 
 class SlotGrammar:
     """One xgrammar matcher per slot, restarted when the slot takes a new row (the row's own fixed values).
 
     Args:
-        schema: the table schema records follow.
+        schema: the record schema (table or JSON) records follow; for tool-use records the calls also fit the
+            functions each record offers (:mod:`..data.tool_call_grammar`).
         tokenizer: the decoder's tokenizer.
         vocab_size: the width of the decoder's logits.
         num_slots: the pool size.
         fixed_values: ``{column: value}`` for every row, or one such dict (or ``None``) per row.
+        tool_call_consistency: keep tool calls to the functions their record offers.
     """
 
     def __init__(self, schema, tokenizer, vocab_size: int, num_slots: int,
-                 fixed_values: dict | Sequence[dict | None] | None = None):
-        from ..data.constrained_decoding import SchemaLogitsProcessor
-
+                 fixed_values: dict | Sequence[dict | None] | None = None, tool_call_consistency: bool = True):
         # The schema processor holds the compiled grammars (one per distinct fixed values, compiled once).
-        self._grammars = SchemaLogitsProcessor(schema, tokenizer, vocab_size)
+        self._grammars = SchemaLogitsProcessor(schema, tokenizer, vocab_size,
+                                               tool_call_consistency=tool_call_consistency)
         self.fixed_values, self.vocab_size = fixed_values, vocab_size
         self._matchers: list[xgr.GrammarMatcher | None] = [None] * num_slots
         self._batch = xgr.BatchGrammarMatcher()
         self._bitmask = xgr.allocate_token_bitmask(num_slots, vocab_size)
+        self.calls = self._grammars.calls_grammar(num_slots)  # tool-use records: calls fit their own functions
 
     def start(self, slots: Sequence[int], rows: Sequence[int]) -> None:
         """Give each slot in ``slots`` a fresh matcher for the row of the same position in ``rows``."""
         for slot, row in zip(slots, rows):
             fixed = self.fixed_values[row] if isinstance(self.fixed_values, list) else self.fixed_values
             self._matchers[slot] = xgr.GrammarMatcher(self._grammars.compiled_grammar(fixed))
+            if self.calls is not None:
+                self.calls.start(slot)
 
     def mask(self, scores: torch.Tensor, slots: Sequence[int]) -> None:
         """Set to -inf, in place, every token that breaks the record of the slot each row of ``scores`` holds."""
         positions = list(range(len(slots)))
         self._batch.batch_fill_next_token_bitmask([self._matchers[s] for s in slots], self._bitmask, positions)
+        if self.calls is not None:
+            self.calls.narrow(self._bitmask, slots, positions)
         xgr.apply_token_bitmask_inplace(scores, self._bitmask[: len(slots)].to(scores.device, non_blocking=True),
                                         vocab_size=self.vocab_size)
 
     def keep(self, slots: list[int]) -> None:
         """Renumber the slots after the pool kept only ``slots``."""
         self._matchers[: len(slots)] = [self._matchers[s] for s in slots]
+        if self.calls is not None:
+            self.calls.keep(slots)
 
     def accept(self, slot: int, token: int) -> None:
         if not self._matchers[slot].accept_token(token):
             raise RuntimeError(f"Token {token} breaks the record grammar of slot {slot}.")
+        if self.calls is not None:
+            self.calls.accept(slot, token)
 
 
 def token_warpers(do_sample: bool, temperature: float = 1.0, top_p: float = 1.0) -> LogitsProcessorList:
@@ -268,15 +280,18 @@ def decode_texts_in_slots(
     schema=None,
     fixed_values: dict | list[dict] | None = None,
     progress=None,
+    tool_call_consistency: bool = True,
 ) -> tuple[list[str], int]:
-    """The texts of :func:`decode_in_slots` in the order of ``latents`` (constrained by ``schema`` when given), and
-    how many rows hit ``max_new_tokens`` before ending. ``progress`` (a tqdm bar) advances by one per row."""
+    """The texts of :func:`decode_in_slots` in the order of ``latents`` (constrained by ``schema`` when given, and
+    tool calls by their functions with ``tool_call_consistency``), and how many rows hit ``max_new_tokens`` before
+    ending. ``progress`` (a tqdm bar) advances by one per row."""
     from ..data.record_tokenization import decoder_start_token_id
 
     grammar = None
     if schema is not None:
         vocab_size = decoder.get_output_embeddings().weight.shape[0]
-        grammar = SlotGrammar(schema, tokenizer, vocab_size, min(num_slots, len(latents)), fixed_values)
+        grammar = SlotGrammar(schema, tokenizer, vocab_size, min(num_slots, len(latents)), fixed_values,
+                              tool_call_consistency)
     ids: list[list[int] | None] = [None] * len(latents)
     truncated = 0
     rows = decode_in_slots(decoder, injector, latents, decoder_start_token_id(tokenizer), tokenizer.eos_token_id,

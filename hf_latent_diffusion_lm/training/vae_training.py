@@ -66,7 +66,8 @@ class VAETrainingConfig:
     decoder_lora_rank: int = option(0, "rank of LoRA adapters on the decoder, trained with the VAE (0: frozen "
                                     "decoder); the base stays frozen and only the adapter is saved with the pipeline")
     field_accuracy_rows: int | None = option(None, "validation records decoded at each evaluation to measure field "
-                                             "accuracy (0: off; None: 32 with preset tiny, else 200)")
+                                             "accuracy (0: off; None: 32 with preset tiny, else 200, and 0 for nested "
+                                             "JSON records)")
     max_cpu_seconds: float | None = option(None, "stop stage 1 after this much CPU time of the process in the "
                                            "training loop (a budget a shared machine's load does not change)")
     columns: list[str] | None = option(None, "columns to keep (None: all)")
@@ -204,10 +205,13 @@ def training_schema(config: VAETrainingConfig, frame):
     return schema
 
 
-def field_accuracy_rows(config: VAETrainingConfig) -> int:
-    """Validation records decoded at each evaluation (a few hundred at most: it decodes them greedily)."""
+def field_accuracy_rows(config: VAETrainingConfig, schema) -> int:
+    """Validation records decoded at each evaluation (a few hundred at most: it decodes them greedily; none for
+    nested records by default, whose long decodes would take longer than the training steps between them)."""
     if config.field_accuracy_rows is not None:
         return config.field_accuracy_rows
+    if not isinstance(schema, TableSchema):
+        return 0
     return 32 if config.preset == "tiny" else 200
 
 
@@ -235,7 +239,7 @@ def train_vae(config: VAETrainingConfig, frame=None) -> TrainedVAE:
         trainable += adapter_parameters(side.decoder)
     decoder = side.decoder
     train_loader, validation_loader, validation_texts = record_loaders(config, side, frame, schema)
-    accuracy_texts = validation_texts[:field_accuracy_rows(config)]
+    accuracy_texts = validation_texts[:field_accuracy_rows(config, schema)]
     lengths = [len(ids) for ids in train_loader.dataset["input_ids"]]
     if accelerator.is_main_process:
         output.mkdir(parents=True, exist_ok=True)

@@ -3,10 +3,11 @@
 import pandas as pd
 import pytest
 import torch
+import xgrammar as xgr
 
 from hf_latent_diffusion_lm.data import TableSchema
 from hf_latent_diffusion_lm.data.record_tokenization import decoder_start_token_id
-from hf_latent_diffusion_lm.pipelines.slot_decoding import SlotGrammar, decode_in_slots
+from hf_latent_diffusion_lm.pipelines.slot_decoding import SlotGrammar, decode_in_slots, forced_tokens, sample_tokens
 from hf_latent_diffusion_lm.testing import tiny_gpt2_decoder, tiny_pipeline
 
 COLUMNS = ["age", "sex", "race", "income", "hours-per-week"]
@@ -82,3 +83,23 @@ def test_slots_refuse_generate_arguments(schema):
         pipe.decode(latents(2), engine="slots", cache_implementation="static")
     with pytest.raises(ValueError, match="engine must be one of"):
         pipe.decode(latents(2), engine="fast")
+
+
+def test_sampled_tokens_follow_the_softmax_and_skip_masked_tokens():
+    torch.manual_seed(0)
+    logits = torch.tensor([[0.0, 1.0, float("-inf"), 2.0, float("-inf")], [float("-inf")] * 4 + [3.0]])
+    drawn = sample_tokens(logits.repeat(50_000, 1)).view(50_000, 2)
+    assert drawn[:, 1].eq(4).all()  # the only allowed token
+    frequencies = torch.bincount(drawn[:, 0], minlength=5) / 50_000
+    assert frequencies[[2, 4]].sum() == 0
+    assert torch.allclose(frequencies, logits[0].softmax(-1), atol=0.01)
+
+
+def test_forced_tokens_are_found_where_the_grammar_allows_exactly_one():
+    allowed = [{5}, {0}, {31}, {32}, {40, 41}, {3, 300}, {299}, set(range(300))]
+    bitmask = xgr.allocate_token_bitmask(len(allowed), 300)
+    bitmask.zero_()
+    for row, tokens in enumerate(allowed):
+        for token in tokens:
+            bitmask[row, token // 32] |= torch.tensor(1 << (token % 32), dtype=torch.int64).to(torch.int32)
+    assert forced_tokens(bitmask).tolist() == [5, 0, 31, 32, -1, -1, 299, -1]

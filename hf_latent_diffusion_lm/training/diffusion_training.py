@@ -38,7 +38,8 @@ class DiffusionTrainingConfig:
     condition_columns: list[str] | None = field(
         default=None, metadata={"help": "columns the latent prior learns to condition on (classifier-free guidance)"})
     condition_bins: int = field(default=5, metadata={"help": "quantile bins for numerical condition columns"})
-    hidden_dim: int = field(default=1024, metadata={"help": "width of the denoiser MLP"})
+    hidden_dim: int | None = field(default=None, metadata={"help": "width of the denoiser MLP (None: the preset's, "
+                                                                   "256 for tiny, 1024 otherwise)"})
     num_layers: int = field(default=4, metadata={"help": "hidden layers of the denoiser MLP"})
     batch_size: int = field(default=256, metadata={"help": "latents per optimizer step (all processes together)"})
     learning_rate: float = field(default=1e-3, metadata={"help": "denoiser AdamW learning rate"})
@@ -195,8 +196,9 @@ def train_diffusion(config: DiffusionTrainingConfig, trained: TrainedVAE | None 
     records = trained.schema.records(frame)
     texts = [trained.schema.to_text(record) for record in records]
     latents = vae.to(accelerator.device).eval().encode_texts(texts, side.tokenizer, side.encoder_tokenizer).cpu()
-    if config.max_steps is None:
-        config.max_steps = resolve_preset(trained.config.preset).diffusion_steps
+    preset = resolve_preset(trained.config.preset)
+    config.max_steps = preset.diffusion_steps if config.max_steps is None else config.max_steps
+    config.hidden_dim = preset.denoiser_hidden_dim if config.hidden_dim is None else config.hidden_dim
     if config.condition_columns and isinstance(frame, list):
         raise ValueError("condition_columns need a flat table; nested JSON records cannot condition the prior yet.")
 

@@ -60,7 +60,8 @@ def check_vae_options(config) -> None:
 
 
 def check_diffusion_options(config) -> None:
-    """Validate a ``DiffusionTrainingConfig`` (``max_steps`` ``None`` is filled by stage 2 from the preset)."""
+    """Validate a ``DiffusionTrainingConfig`` (``max_steps`` and ``hidden_dim`` ``None`` are filled by stage 2 from
+    the preset)."""
     _check_positive_integers(config, ("max_steps", "batch_size", "eval_every", "hidden_dim", "num_layers",
                                       "condition_bins"), DIFFUSION_FLAGS)
     _check_positive_numbers(config, ("learning_rate",), DIFFUSION_FLAGS)

@@ -8,7 +8,9 @@ import xgrammar as xgr
 from hf_latent_diffusion_lm.data import TableSchema
 from hf_latent_diffusion_lm.data.record_tokenization import decoder_start_token_id
 from hf_latent_diffusion_lm.pipelines.slot_decoding import SlotGrammar, decode_in_slots, forced_tokens, sample_tokens
+from hf_latent_diffusion_lm.pipelines.grouped_query_attention import shared_kv_heads
 from hf_latent_diffusion_lm.testing import tiny_gpt2_decoder, tiny_pipeline
+from hf_latent_diffusion_lm.tiny_models import tiny_decoder
 
 COLUMNS = ["age", "sex", "race", "income", "hours-per-week"]
 
@@ -54,7 +56,7 @@ def test_refilled_slots_decode_every_latent_once_as_if_alone(schema):
         lengths.append(len(tokens))
         assert ended
     assert sorted(order) == list(range(10))
-    assert order != sorted(order) and len(set(lengths)) > 1  # rows ended at different steps: slots were refilled
+    assert len(set(lengths)) > 1  # rows of different lengths shared the 5 slots, refilled as rows ended
     pooled = pipe.decode(z, batch_size=5, constrained=True, engine="slots")
     alone = [pipe.decode(z[i : i + 1], batch_size=1, constrained=True, engine="slots")[0] for i in range(10)]
     assert pooled == alone
@@ -103,3 +105,21 @@ def test_forced_tokens_are_found_where_the_grammar_allows_exactly_one():
         for token in tokens:
             bitmask[row, token // 32] |= torch.tensor(1 << (token % 32), dtype=torch.int64).to(torch.int32)
     assert forced_tokens(bitmask).tolist() == [5, 0, 31, 32, -1, -1, 299, -1]
+
+
+def test_shared_kv_heads_attend_as_sdpa_and_restore_it():
+    decoder = tiny_decoder(seed=0)  # 4 query heads over 2 key/value heads
+    assert decoder.config.num_key_value_heads < decoder.config.num_attention_heads
+    ids = torch.tensor([[5, 6, 7, 8], [9, 10, 11, 12]])
+    seen = torch.ones(4, 4, dtype=torch.bool).tril().expand(2, 1, 4, 4).clone()
+    seen[0, :, :, 0] = False  # a per-row mask, as the slot pool's
+    mask = torch.zeros(seen.shape).masked_fill_(~seen, torch.finfo(torch.float32).min)
+    with torch.no_grad():
+        expected = decoder(ids, attention_mask=mask).logits
+        with shared_kv_heads(decoder):
+            assert decoder.config._attn_implementation != "sdpa"
+            shared = decoder(ids, attention_mask=mask).logits
+            padded = decoder(ids, attention_mask=torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1]])).logits
+    assert decoder.config._attn_implementation == "sdpa"
+    assert torch.allclose(shared, expected, atol=1e-5)
+    assert torch.allclose(padded[1], expected[1], atol=1e-5)

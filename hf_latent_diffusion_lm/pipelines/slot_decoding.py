@@ -30,6 +30,7 @@ from transformers import Cache, DynamicCache, LogitsProcessorList, TemperatureLo
 from transformers.cache_utils import DynamicLayer
 
 from ..data.constrained_decoding import SchemaLogitsProcessor
+from .grouped_query_attention import shared_kv_heads
 
 
 class SlotGrammar:
@@ -286,6 +287,13 @@ def decode_in_slots(
     up to ``max_forced`` tokens of it (:meth:`SlotGrammar.forced_run`). ``decoder`` and ``injector`` are passed
     explicitly: the frozen LM and the VAE's latent injector.
     """
+    with shared_kv_heads(decoder):
+        yield from _decode_pool(decoder, injector, latents, start_token_id, eos_token_id, num_slots, max_new_tokens,
+                                grammar, warpers, do_sample, refill_at, max_forced)
+
+
+def _decode_pool(decoder, injector, latents, start_token_id, eos_token_id, num_slots, max_new_tokens, grammar,
+                 warpers, do_sample, refill_at, max_forced):
     device = decoder.device
     latents = latents.to(device=device, dtype=next(injector.parameters()).dtype)
     count = len(latents)
@@ -300,7 +308,7 @@ def decode_in_slots(
     if grammar is not None:
         grammar.start(range(next_row), range(next_row))
     generated: list[list[int]] = [[] for _ in range(next_row)]
-    runs: list[list[int]] = [[eos_token_id] for _ in range(next_row)]  # what each slot is fed next
+    queues: list[list[int]] = [[eos_token_id] for _ in range(next_row)]  # tokens each slot is still to be fed
     slots, idle = list(range(next_row)), []
 
     head = None  # None: ``logits`` are logits; else they are final hidden states and this makes logits of them
@@ -308,18 +316,18 @@ def decode_in_slots(
         chosen = _next_tokens(logits, head, slots, grammar, warpers, do_sample)  # row i is slot slots[i]
         for slot, token in zip(slots, chosen.tolist()):
             ended = token == eos_token_id
-            runs[slot] = [token]
+            queues[slot] = [token]
             if not ended:
                 generated[slot].append(token)
                 if grammar is not None:
                     grammar.accept(slot, token)
                     forced = grammar.forced_run(slot, min(max_forced, max_new_tokens - len(generated[slot])))
                     generated[slot] += forced
-                    runs[slot] += forced
+                    queues[slot] += forced
             if ended or len(generated[slot]) >= max_new_tokens:
                 yield pool.rows[slot], generated[slot], ended
                 pool.release(slot)
-                runs[slot] = [eos_token_id]
+                queues[slot] = [eos_token_id]
                 idle.append(slot)
         if next_row < count and (len(idle) >= refill_at or len(idle) == len(pool.rows)):
             newcomers = list(range(next_row, min(count, next_row + len(idle))))
@@ -337,15 +345,24 @@ def decode_in_slots(
             pool.keep(live)
             if grammar is not None:
                 grammar.keep(live)
-            runs, generated = [runs[s] for s in live], [generated[s] for s in live]
+            queues, generated = [queues[s] for s in live], [generated[s] for s in live]
             live, idle = list(range(len(live))), []
-        width = max(len(run) for run in runs)
-        tokens = torch.tensor([run + [eos_token_id] * (width - len(run)) for run in runs], device=device)
-        lengths = torch.tensor([len(run) for run in runs], device=device)
+        width = _step_width([len(queues[slot]) for slot in live])
+        fed = [queue[:width] for queue in queues]
+        queues = [queue[width:] for queue in queues]
+        tokens = torch.tensor([run + [eos_token_id] * (width - len(run)) for run in fed], device=device)
+        lengths = torch.tensor([len(run) for run in fed], device=device)
         logits, head = pool.step(tokens, lengths, live), pool.head
-        slots = live
-        if len(live) < len(logits):  # idle slots' logits are not looked at
-            logits = logits[live]
+        slots = [slot for slot in live if not queues[slot]]  # the others still have forced tokens to feed
+        logits = logits[slots] if len(slots) < len(logits) else logits
+
+
+def _step_width(queued: list[int]) -> int:
+    """Tokens fed per slot in the next step: the median queue. A slot with fewer is padded (padding costs as much as
+    a real token), one with more feeds the rest in the next steps without sampling. Measured with SmolLM2 on a CPU
+    (Adult records, 16 slots): one token a step took 1.4x the time of the median (several positions per step use
+    the matrix units far better), the longest queue spent over half of each step on padding."""
+    return max(1, sorted(queued)[len(queued) // 2])
 
 
 def decode_texts_in_slots(

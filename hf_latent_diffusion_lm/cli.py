@@ -217,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="re-draw rows equal to a training row (reject_copies) or also closer to one than the "
                              "threshold calibrated at fit time (dcr; needs ldlm fit --privacy-reference)")
     sample.add_argument("--no-tool-call-consistency", action="store_true",
-                        help="keep tool-call records whose calls break their functions (default: re-draw them)")
+                        help="decode tool calls under the record grammar alone and keep records whose calls break their "
+                             "functions (default: calls follow a grammar of their record's functions; re-draw the rest)")
     sample.set_defaults(handler=_sample)
 
     complete = commands.add_parser("complete", help="fill the missing cells of a table's rows")

@@ -14,7 +14,8 @@ from hf_latent_diffusion_lm.cli import main as ldlm
 from hf_latent_diffusion_lm.data import JsonRecordSchema
 from hf_latent_diffusion_lm.data.json_lines import read_json_records, write_json_lines
 from hf_latent_diffusion_lm.data.constrained_decoding import SchemaLogitsProcessor
-from hf_latent_diffusion_lm.data.tool_call_grammar import calls_schema, offered_functions
+from hf_latent_diffusion_lm.data.json_path_tracker import JsonPathTracker
+from hf_latent_diffusion_lm.data.tool_call_grammar import calls_schema, required_schema
 from hf_latent_diffusion_lm.data.tool_call_validity import semantic_validity, tool_call_problems
 from hf_latent_diffusion_lm.testing import tiny_tokenizer
 from hf_latent_diffusion_lm.record_sampling import sample_records
@@ -126,10 +127,12 @@ def test_calls_the_record_schema_cannot_fit_are_redrawn(tool_call_model):
     narrowed = json.loads(json.dumps(pipe.schema.json_schema))
     narrowed["properties"]["calls"]["items"]["properties"]["arguments"]["properties"]["city"] = {"type": "integer"}
     pipe.schema = JsonRecordSchema(narrowed)  # a city is a string in every function, an integer in every call
-    sample = sample_records(pipe, 16, seed=0, max_rounds=3)
-    assert sample.schema_validity == 1.0 and sample.redraws > 0 and len(sample.records) == 16
-    calls_city = [record for record in sample.records if "city" in record["calls"][0]["arguments"]]
+    first = sample_records(pipe, 16, seed=0, max_rounds=1)
+    assert first.schema_validity == 1.0 and len(first.records) == 16
+    calls_city = [record for record in first.records if "city" in record["calls"][0]["arguments"]]
     assert calls_city and all(tool_call_problems(record) for record in calls_city)
+    sample = sample_records(pipe, 16, seed=0, max_rounds=5)
+    assert sample.redraws > 0 and sample.semantic_validity > first.semantic_validity
     assert sample.semantic_validity == sum(not tool_call_problems(record) for record in sample.records) / 16
 
 
@@ -188,13 +191,22 @@ def test_calls_schema_accepts_exactly_the_calls_that_fit_their_functions():
     assert calls_schema([{"name": "f", "parameters": {"properties": {}, "required": ["x"]}}]) is None
 
 
-def test_offered_functions_are_read_at_the_top_level_calls_key_only():
-    functions = [{"name": "f", "parameters": {"properties": {"x": {"type": "string"}, "calls": {"type": "string"}}}}]
-    text = json.dumps({"question": 'say "calls": now', "functions": functions}, separators=(",", ":"))[:-1].encode()
-    assert offered_functions(text) is None  # the record so far: no calls key yet (the question's is escaped)
-    assert offered_functions(text + b',"calls":[{"') == (functions, b'[{"')
-    nested = text[: text.index(b',"calls":') + len(b',"calls":')]  # a parameter named "calls"
-    assert offered_functions(nested) is None
+def test_record_places_are_found_outside_strings_and_nested_objects():
+    functions = [{"name": "f", "parameters": {"type": "dict", "properties": {"x": {"type": "string"}, "calls": {}},
+                                              "required": ["x"]}}]
+    record = {"question": 'say "calls": [now', "functions": functions, "calls": [{"name": "f", "arguments": {"x": "1"}}]}
+    tracker, paths, before = JsonPathTracker(), [], {}
+    for byte in json.dumps(record, separators=(",", ":")).encode():
+        path = tracker.feed(byte)
+        if path is not None:
+            paths.append(path)
+            before[json.dumps(path)] = json.loads(tracker.object_so_far())
+    assert paths.count(["calls"]) == 1 and ["functions", 0, "parameters", "properties", "calls"] in paths
+    assert before['["calls"]'] == {"question": record["question"], "functions": functions}
+    parameters = before['["functions", 0, "parameters", "required"]']
+    assert parameters == {"type": "dict", "properties": functions[0]["parameters"]["properties"]}
+    assert required_schema(parameters) == {"type": "array", "items": {"enum": ["x", "calls"]}}
+    assert required_schema({"type": "dict"}) is None  # before its properties: nothing to check against
 
 
 def test_calls_grammar_takes_every_real_call_and_ends_the_record():

@@ -1,13 +1,17 @@
 """Tool calls that fit the functions offered in the same record, by construction.
 
 A JSON Schema cannot tie one part of a record to another, so the record grammar lets a call name any function and
-pass any arguments. Here, once a slot has written a tool-use record up to its top-level ``"calls":`` key, the
-functions it wrote before are parsed and turned into a JSON Schema for the calls (each names an offered function,
-passes its required arguments and no undeclared one, each value of the declared type and enum: what
-:func:`.tool_call_validity.tool_call_problems` checks). That grammar's token mask is intersected with the record
-grammar's until the record ends, so the record stays schema-valid and its calls become semantically valid. Where
-the two grammars leave no common token (a record schema narrower than the functions allow), the calls grammar is
-dropped for that record and the record grammar alone goes on; re-drawing (:mod:`..record_sampling`) still applies.
+pass any arguments, and a function require arguments it does not declare. Here each slot's text is followed
+(:class:`.json_path_tracker.JsonPathTracker`), and two places bring in a grammar built from what was written
+before them, whose token mask is intersected with the record grammar's:
+
+- ``functions[i].parameters.required``: only names the function's ``properties`` declare;
+- the top-level ``calls``: each call names an offered function, passes its required arguments and no undeclared
+  one, each value of the declared type and enum (what :func:`.tool_call_validity.tool_call_problems` checks).
+
+So the record stays schema-valid and its calls become semantically valid. Where the two grammars leave no common
+token (a record schema narrower than the functions allow), the extra grammar is dropped for that record and the
+record grammar alone goes on; re-drawing (:mod:`..record_sampling`) still applies.
 """
 
 from __future__ import annotations
@@ -18,15 +22,23 @@ from typing import Sequence
 import torch
 import xgrammar as xgr
 
+from .json_path_tracker import JsonPathTracker
 from .json_record_schema import SEPARATORS
 from .tool_call_validity import declared_json_type
 
-CALLS_KEY = b',"calls":'
 # Any JSON value, written compactly (xgrammar's own "any value" rule puts a space after commas).
 _ANY_VALUE = {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"},
                         {"type": "array", "items": {"$ref": "#/$defs/value"}},
                         {"type": "object", "additionalProperties": {"$ref": "#/$defs/value"}}]}
 _ANY = {"$ref": "#/$defs/value"}
+
+
+def _loads(text: bytes) -> dict:
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def argument_schema(spec: dict) -> dict:
@@ -68,23 +80,21 @@ def calls_schema(functions: Sequence[dict]) -> dict | None:
     return {"type": "array", "minItems": 1, "items": {"anyOf": alternatives}, "$defs": {"value": _ANY_VALUE}}
 
 
-def offered_functions(text: bytes) -> tuple[list, bytes] | None:
-    """If ``text`` (a record being written) has just passed its top-level ``"calls":`` key: the functions written
-    before it and what follows the key; else ``None``. A ``"calls":`` inside a string or a nested object is
-    told apart because the text before it does not close into a JSON object."""
-    at = text.rfind(CALLS_KEY, max(0, len(text) - 64))
-    if at < 0:
+def required_schema(parameters: dict) -> dict | None:
+    """The JSON Schema of a function's ``required`` list given its parameters so far (``None`` before its
+    ``properties``)."""
+    declared = parameters.get("properties") if isinstance(parameters, dict) else None
+    if not isinstance(declared, dict):
         return None
-    try:
-        record = json.loads(text[:at] + b"}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    functions = record.get("functions") if isinstance(record, dict) else None
-    return (functions, text[at + len(CALLS_KEY):]) if isinstance(functions, list) else None
+    return {"type": "array", "items": {"enum": list(declared)}} if declared else {"type": "array", "maxItems": 0}
+
+
+def _is_required_path(path: list) -> bool:
+    return len(path) == 4 and path[0] == "functions" and path[2:] == ["parameters", "required"]
 
 
 class CallsGrammar:
-    """Per slot: the record's text so far and, once its functions are written, a matcher for its calls.
+    """Per slot: where its record is, and the extra grammar (required names, or calls) active there.
 
     Args:
         compiler: the xgrammar compiler of the decoder's tokenizer.
@@ -96,43 +106,51 @@ class CallsGrammar:
     def __init__(self, compiler: xgr.GrammarCompiler, decoded_vocab: Sequence[bytes], num_slots: int,
                  vocab_size: int):
         self.compiler, self.decoded_vocab = compiler, decoded_vocab
-        self._texts: list[bytes | None] = [b""] * num_slots  # None: the calls key was passed (or cannot come)
+        self._trackers = [JsonPathTracker() for _ in range(num_slots)]
         self._matchers: list[xgr.GrammarMatcher | None] = [None] * num_slots
+        self._ends: list[int | None] = [None] * num_slots  # depth at which the active grammar's value is complete
         self._batch = xgr.BatchGrammarMatcher()
         self._bitmask = xgr.allocate_token_bitmask(num_slots, vocab_size)
-        self.dropped = 0  # records whose calls grammar left no token in common with the record grammar
+        self.dropped = 0  # records whose extra grammar left no token in common with the record grammar
 
     def start(self, slot: int) -> None:
-        self._texts[slot], self._matchers[slot] = b"", None
+        self._trackers[slot], self._matchers[slot], self._ends[slot] = JsonPathTracker(), None, None
 
     def keep(self, slots: list[int]) -> None:
-        self._texts[: len(slots)] = [self._texts[s] for s in slots]
-        self._matchers[: len(slots)] = [self._matchers[s] for s in slots]
+        for state in (self._trackers, self._matchers, self._ends):
+            state[: len(slots)] = [state[s] for s in slots]
 
     def accept(self, slot: int, token: int) -> None:
-        """Advance the slot's calls matcher, or look for the calls key in its text."""
-        if self._matchers[slot] is not None:
-            if not self._matchers[slot].accept_token(token):
-                self._matchers[slot] = None
-            return
-        if self._texts[slot] is None:
-            return
-        text = self._texts[slot] + self.decoded_vocab[token]
-        found = offered_functions(text) if b":" in self.decoded_vocab[token] else None
-        self._texts[slot] = text
-        if found is not None:
-            self._texts[slot] = None
-            self._matchers[slot] = self.matcher(*found)
+        """Advance the slot's extra grammar, and its place in the record (starting a grammar where one applies)."""
+        if self._matchers[slot] is not None and not self._matchers[slot].accept_token(token):
+            self._matchers[slot] = None
+        tracker, data = self._trackers[slot], self.decoded_vocab[token]
+        for index, byte in enumerate(data):
+            path = tracker.feed(byte)
+            if self._ends[slot] is not None and tracker.depth == self._ends[slot] and byte == ord("]"):
+                self._matchers[slot], self._ends[slot] = None, None  # the required list is complete
+            if path is None or self._matchers[slot] is not None:
+                continue
+            rest = bytes(data[index + 1:])
+            if path == ["calls"]:
+                functions = _loads(tracker.object_so_far()).get("functions")
+                self._matchers[slot] = self.matcher(functions, rest) if isinstance(functions, list) else None
+            elif _is_required_path(path):
+                schema = required_schema(_loads(tracker.object_so_far()))
+                self._matchers[slot] = self._compiled(schema, b"", rest) if schema else None
+                self._ends[slot] = tracker.depth if self._matchers[slot] is not None else None
 
     def matcher(self, functions: list, rest: bytes = b"") -> xgr.GrammarMatcher | None:
         """A matcher for the calls of a record offering ``functions`` and its closing brace, having read ``rest``
         (``None`` where no call can fit, or ``rest`` does not)."""
         schema = calls_schema(functions)
-        if schema is None:
-            return None
-        calls = xgr.Grammar.from_json_schema(json.dumps(schema), any_whitespace=False, separators=SEPARATORS,
-                                             strict_mode=True)
-        grammar = xgr.Grammar.concat(calls, xgr.Grammar.from_ebnf('root ::= "}"'))  # the record's closing brace
+        return self._compiled(schema, b"}", rest) if schema is not None else None
+
+    def _compiled(self, schema: dict, suffix: bytes, rest: bytes) -> xgr.GrammarMatcher | None:
+        grammar = xgr.Grammar.from_json_schema(json.dumps(schema), any_whitespace=False, separators=SEPARATORS,
+                                               strict_mode=True)
+        if suffix:  # e.g. the record's closing brace after its calls
+            grammar = xgr.Grammar.concat(grammar, xgr.Grammar.from_ebnf(f"root ::= {json.dumps(suffix.decode())}"))
         matcher = xgr.GrammarMatcher(self.compiler.compile_grammar(grammar))
         return matcher if not rest or matcher.accept_string(rest.decode("utf-8", errors="replace")) else None
 

@@ -194,7 +194,8 @@ def test_calls_schema_accepts_exactly_the_calls_that_fit_their_functions():
 def test_record_places_are_found_outside_strings_and_nested_objects():
     functions = [{"name": "f", "parameters": {"type": "dict", "properties": {"x": {"type": "string"}, "calls": {}},
                                               "required": ["x"]}}]
-    record = {"question": 'say "calls": [now', "functions": functions, "calls": [{"name": "f", "arguments": {"x": "1"}}]}
+    record = {"question": 'say "calls": [now \\', "functions": functions,  # quotes, a bracket, a final backslash
+              "calls": [{"name": "f", "arguments": {"x": "1"}}]}
     tracker, paths, before = JsonPathTracker(), [], {}
     for byte in json.dumps(record, separators=(",", ":")).encode():
         path = tracker.feed(byte)

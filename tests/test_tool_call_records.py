@@ -214,10 +214,10 @@ def test_calls_grammar_takes_every_real_call_and_ends_the_record():
     records = load_bfcl(FIXTURES / "bfcl")
     tokenizer = tiny_tokenizer()
     processor = SchemaLogitsProcessor(JsonRecordSchema.infer(records), tokenizer, len(tokenizer))
-    grammar = processor.calls_grammar(num_rows=1)
+    grammar = processor.tool_call_grammar(num_rows=1)
     for record in records:
         matcher = grammar.matcher(record["functions"])
         assert matcher.accept_string(json.dumps(record["calls"], separators=(",", ":"), ensure_ascii=False) + "}")
         assert matcher.accept_token(tokenizer.eos_token_id)
     assert SchemaLogitsProcessor(JsonRecordSchema.infer(records), tokenizer, len(tokenizer),
-                                 tool_call_consistency=False).calls_grammar(1) is None
+                                 tool_call_consistency=False).tool_call_grammar(1) is None

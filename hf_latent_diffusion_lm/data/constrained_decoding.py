@@ -18,7 +18,7 @@ from transformers import LogitsProcessor
 
 from .json_record_schema import JsonRecordSchema
 from .record_format import RecordParseError
-from .tool_call_grammar import CallsGrammar
+from .tool_call_grammar import ToolCallGrammar
 from .tool_call_validity import is_tool_call_schema
 
 _COMPILERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -76,15 +76,15 @@ class SchemaLogitsProcessor(LogitsProcessor):
         self._matchers: list[xgr.GrammarMatcher] | None = None
         self._batch = xgr.BatchGrammarMatcher()
         self._bitmask: torch.Tensor | None = None
-        self.calls: CallsGrammar | None = None
+        self.tool_calls: ToolCallGrammar | None = None
 
-    def calls_grammar(self, num_rows: int) -> CallsGrammar | None:
-        """For tool-use records with ``tool_call_consistency``: the grammar that keeps each row's calls to its own
-        functions (``None`` for other records)."""
+    def tool_call_grammar(self, num_rows: int) -> ToolCallGrammar | None:
+        """For tool-use records with ``tool_call_consistency``: the grammar that keeps each row's ``required`` names
+        and calls to its own functions (``None`` for other records)."""
         if not (self.tool_call_consistency and isinstance(self.schema, JsonRecordSchema)
                 and is_tool_call_schema(self.schema)):
             return None
-        return CallsGrammar(self.compiler, self._decoded_vocab, num_rows, self.vocab_size)
+        return ToolCallGrammar(self.compiler, self._decoded_vocab, num_rows, self.vocab_size)
 
     def compiled_grammar(self, fixed_values: dict | None = None) -> xgr.CompiledGrammar:
         """The compiled grammar of the schema with ``fixed_values`` (cached per distinct fixed values)."""
@@ -101,7 +101,7 @@ class SchemaLogitsProcessor(LogitsProcessor):
             raise ValueError(f"fixed_values has {len(rows)} rows but the batch has {batch_size}.")
         self._matchers = [xgr.GrammarMatcher(self.compiled_grammar(row)) for row in rows]
         self._bitmask = xgr.allocate_token_bitmask(batch_size, self.vocab_size)
-        self.calls = self.calls_grammar(batch_size)
+        self.tool_calls = self.tool_call_grammar(batch_size)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if self._matchers is None:
@@ -111,8 +111,8 @@ class SchemaLogitsProcessor(LogitsProcessor):
         active = [i for i, matcher in enumerate(self._matchers) if not matcher.is_terminated()]
         if active:
             self._batch.batch_fill_next_token_bitmask([self._matchers[i] for i in active], self._bitmask, active)
-            if self.calls is not None:
-                self.calls.narrow(self._bitmask, active, active)
+            if self.tool_calls is not None:
+                self.tool_calls.narrow(self._bitmask, active, active)
             xgr.apply_token_bitmask_inplace(scores, self._bitmask.to(scores.device, non_blocking=True),
                                             vocab_size=self.vocab_size, indices=active)
         if len(active) < len(self._matchers):
@@ -132,8 +132,8 @@ class SchemaLogitsProcessor(LogitsProcessor):
                     f"Row {row}: token {token} breaks the record grammar; was another logits processor or a "
                     "sampling option (e.g. a repetition penalty producing -inf everywhere) applied after this one?"
                 )
-            if self.calls is not None:
-                self.calls.accept(row, token)
+            if self.tool_calls is not None:
+                self.tool_calls.accept(row, token)
 
 
 def checked_records(schema, texts: Sequence[str]) -> list[tuple[dict | None, list[str]]]:

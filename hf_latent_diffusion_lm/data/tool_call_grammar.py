@@ -93,7 +93,7 @@ def _is_required_path(path: list) -> bool:
     return len(path) == 4 and path[0] == "functions" and path[2:] == ["parameters", "required"]
 
 
-class CallsGrammar:
+class ToolCallGrammar:
     """Per slot: where its record is, and the extra grammar (required names, or calls) active there.
 
     Args:
@@ -111,7 +111,6 @@ class CallsGrammar:
         self._ends: list[int | None] = [None] * num_slots  # depth at which the active grammar's value is complete
         self._batch = xgr.BatchGrammarMatcher()
         self._bitmask = xgr.allocate_token_bitmask(num_slots, vocab_size)
-        self.dropped = 0  # records whose extra grammar left no token in common with the record grammar
 
     def start(self, slot: int) -> None:
         self._trackers[slot], self._matchers[slot], self._ends[slot] = JsonPathTracker(), None, None
@@ -156,7 +155,7 @@ class CallsGrammar:
 
     def narrow(self, bitmask: torch.Tensor, slots: Sequence[int], rows: Sequence[int]) -> None:
         """Intersect, in place, row ``rows[k]`` of ``bitmask`` (the record grammar's mask of slot ``slots[k]``) with
-        that slot's calls mask. Where nothing would be left, the slot's calls grammar is dropped and its row kept."""
+        that slot's extra mask. Where nothing would be left, the slot's extra grammar is dropped and its row kept."""
         pairs = [(slot, row) for slot, row in zip(slots, rows) if self._matchers[slot] is not None]
         if not pairs:
             return
@@ -168,4 +167,3 @@ class CallsGrammar:
         for (slot, _), gone in zip(pairs, empty):
             if gone:
                 self._matchers[slot] = None
-                self.dropped += 1

@@ -56,35 +56,35 @@ class SlotGrammar:
         self._matchers: list[xgr.GrammarMatcher | None] = [None] * num_slots
         self._batch = xgr.BatchGrammarMatcher()
         self._bitmask = xgr.allocate_token_bitmask(num_slots, vocab_size)
-        self.calls = self._grammars.calls_grammar(num_slots)  # tool-use records: calls fit their own functions
+        self.tool_calls = self._grammars.tool_call_grammar(num_slots)  # tool-use records: calls fit their own functions
 
     def start(self, slots: Sequence[int], rows: Sequence[int]) -> None:
         """Give each slot in ``slots`` a fresh matcher for the row of the same position in ``rows``."""
         for slot, row in zip(slots, rows):
             fixed = self.fixed_values[row] if isinstance(self.fixed_values, list) else self.fixed_values
             self._matchers[slot] = xgr.GrammarMatcher(self._grammars.compiled_grammar(fixed))
-            if self.calls is not None:
-                self.calls.start(slot)
+            if self.tool_calls is not None:
+                self.tool_calls.start(slot)
 
     def allowed(self, slots: Sequence[int]) -> torch.Tensor:
         """The token bitmask of each slot in ``slots`` (row ``i``: slot ``slots[i]``), xgrammar's int32 layout."""
         positions = list(range(len(slots)))
         self._batch.batch_fill_next_token_bitmask([self._matchers[s] for s in slots], self._bitmask, positions)
-        if self.calls is not None:
-            self.calls.narrow(self._bitmask, slots, positions)
+        if self.tool_calls is not None:
+            self.tool_calls.narrow(self._bitmask, slots, positions)
         return self._bitmask[: len(slots)]
 
     def keep(self, slots: list[int]) -> None:
         """Renumber the slots after the pool kept only ``slots``."""
         self._matchers[: len(slots)] = [self._matchers[s] for s in slots]
-        if self.calls is not None:
-            self.calls.keep(slots)
+        if self.tool_calls is not None:
+            self.tool_calls.keep(slots)
 
     def accept(self, slot: int, token: int) -> None:
         if not self._matchers[slot].accept_token(token):
             raise RuntimeError(f"Token {token} breaks the record grammar of slot {slot}.")
-        if self.calls is not None:
-            self.calls.accept(slot, token)
+        if self.tool_calls is not None:
+            self.tool_calls.accept(slot, token)
 
     def forced_run(self, slot: int, budget: int) -> list[int]:
         """The tokens of the text the grammar now forces on the slot (a key, a separator, the rest of a category),

@@ -67,6 +67,8 @@ class DecoderReference:
         dtype: the dtype the decoder is loaded in by default.
         fingerprint: hash of a sample of the weights (see :func:`weight_fingerprint`).
         probe: coarse weight sums, compared with a tolerance when the hash differs by precision alone.
+        num_layers: keep only the first ``num_layers`` transformer layers of the loaded model (``None``: all); a
+            shallow frozen LM trains and samples several times faster on a CPU.
     """
 
     name_or_path: str
@@ -75,6 +77,7 @@ class DecoderReference:
     dtype: str = "float32"
     fingerprint: str | None = None
     probe: list[float] = field(default_factory=list)
+    num_layers: int | None = None
 
     @classmethod
     def of(cls, decoder, name_or_path: str | None = None, **fields) -> "DecoderReference":
@@ -88,7 +91,8 @@ class DecoderReference:
 
     def describe(self) -> str:
         """The reference in words, for error messages and model cards."""
-        extras = [f"{key} {value}" for key, value in (("revision", self.revision), ("GGUF", self.gguf_file)) if value]
+        extras = [f"{key} {value}" for key, value in (("revision", self.revision), ("GGUF", self.gguf_file),
+                                                      ("first layers", self.num_layers)) if value]
         return self.name_or_path + (f" ({', '.join(extras)})" if extras else "")
 
     def matches(self, decoder) -> bool:

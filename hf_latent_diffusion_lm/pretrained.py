@@ -147,18 +147,39 @@ def load_causal_lm(source: ModelSource, dtype: torch.dtype = torch.float32) -> P
     return model.eval()
 
 
-def decoder_reference(model: PreTrainedModel, source: ModelSource | None) -> DecoderReference:
-    """How a pipeline names ``model`` loaded from ``source``: by its Hub id where known (portable), else its path."""
+def keep_first_layers(model: PreTrainedModel, num_layers: int | None) -> PreTrainedModel:
+    """``model`` with only its first ``num_layers`` transformer layers (all for ``None``), its config saying so."""
+    if num_layers is None:
+        return model
+    body = model.get_decoder()
+    if not 1 <= num_layers <= len(body.layers):
+        raise ValueError(f"decoder_layers must be between 1 and the decoder's {len(body.layers)} layers, "
+                         f"got {num_layers}.")
+    body.layers = body.layers[:num_layers]
+    model.config.num_hidden_layers = num_layers
+    if getattr(model.config, "layer_types", None):
+        model.config.layer_types = model.config.layer_types[:num_layers]
+    return model
+
+
+def decoder_reference(model: PreTrainedModel, source: ModelSource | None,
+                      num_layers: int | None = None) -> DecoderReference:
+    """How a pipeline names ``model`` loaded from ``source`` (and cut to its first ``num_layers``): by its Hub id
+    where known (portable), else its path."""
     if source is None:
-        return DecoderReference.of(model)
+        return DecoderReference.of(model, num_layers=num_layers)
     return DecoderReference.of(model, source.hub_id or source.name_or_path, revision=source.revision,
-                               gguf_file=source.gguf_file)
+                               gguf_file=source.gguf_file, num_layers=num_layers)
 
 
 def load_decoder(reference: DecoderReference, dtype: torch.dtype | None = None) -> PreTrainedModel:
     """Resolve ``reference``: a local directory, an offline mirror, then the Hub. An unresolvable reference names
     every place tried and how to fix it. The weights are not checked here (see :meth:`DecoderReference.check`)."""
     dtype = dtype or getattr(torch, reference.dtype)
+    return keep_first_layers(_load_referenced(reference, dtype), reference.num_layers)
+
+
+def _load_referenced(reference: DecoderReference, dtype: torch.dtype) -> PreTrainedModel:
     name, tried = reference.name_or_path, []
     if name.startswith(TINY_DECODER_ID):
         return tiny_decoder(int(name.removeprefix(TINY_DECODER_ID))).to(dtype)

@@ -79,14 +79,18 @@ def _pad(sequences: Sequence[Sequence[int]], value: int) -> tuple[torch.Tensor, 
     return ids, mask
 
 
-def collate_records(features: Sequence[dict], tokenizer, encoder_tokenizer=None) -> dict[str, torch.Tensor]:
-    """Right-pad a list of :func:`tokenize_records` rows into a batch of tensors (a ``DataLoader`` collate_fn)."""
+def collate_records(features: Sequence[dict], tokenizer, encoder_tokenizer=None, fields=None) -> dict[str, torch.Tensor]:
+    """Right-pad a list of :func:`tokenize_records` rows into a batch of tensors (a ``DataLoader`` collate_fn);
+    ``fields`` (a :class:`.record_fields.FieldInputs`) adds the field injector's inputs (rows need their ``text``)."""
     input_ids, attention_mask = _pad([f["input_ids"] for f in features], pad_token_id(tokenizer))
     encoder_pad = pad_token_id(encoder_tokenizer) if encoder_tokenizer is not None else pad_token_id(tokenizer)
     encoder_input_ids, encoder_attention_mask = _pad([f["encoder_input_ids"] for f in features], encoder_pad)
-    return {
+    batch = {
         "input_ids": input_ids,
         "attention_mask": attention_mask,
         "encoder_input_ids": encoder_input_ids,
         "encoder_attention_mask": encoder_attention_mask,
     }
+    if fields is not None:
+        batch.update(fields([f["text"] for f in features], [f["input_ids"] for f in features]))
+    return batch

@@ -7,7 +7,7 @@ from typing import Any
 
 from transformers import PretrainedConfig
 
-INJECTION_METHODS = ("soft_prompt", "memory", "embedding")
+INJECTION_METHODS = ("soft_prompt", "memory", "embedding", "field")
 POOLING_METHODS = ("mean", "first")
 
 
@@ -36,6 +36,12 @@ class LatentVAEConfig(PretrainedConfig):
         logvar_clamp (`float`, defaults to 10.0): ``logvar`` is clamped to ``[-c, c]`` for numerical safety.
         initial_logvar (`float`, defaults to -6.0): initial bias of the posterior's ``logvar``; a narrow start
             keeps the sampling noise from drowning the small early differences between records.
+        field_codec (`dict`, *optional*): a table's fields as :class:`~..data.field_codes.FieldCodec` stores them;
+            when set, the encoder is a :class:`~.table_encoder.TableEncoder` over them instead of a text encoder.
+        field_vocabulary (`list[int]`, *optional*): the decoder tokens the training records use (the ``field``
+            injector's output vocabulary).
+        field_positions (`int`, defaults to 12): positions within a field the ``field`` injector tells apart.
+        field_hidden_size (`int`, defaults to 256): width of the ``field`` injector's per-position state.
     """
 
     model_type = "latent_vae"
@@ -57,6 +63,10 @@ class LatentVAEConfig(PretrainedConfig):
         decoder_head_dim: int | None = None,
         logvar_clamp: float = 10.0,
         initial_logvar: float = -6.0,
+        field_codec: dict | None = None,
+        field_vocabulary: list[int] | None = None,
+        field_positions: int = 12,
+        field_hidden_size: int = 256,
         **kwargs,
     ):
         if injection_method not in INJECTION_METHODS:
@@ -83,6 +93,10 @@ class LatentVAEConfig(PretrainedConfig):
         self.decoder_head_dim = decoder_head_dim
         self.logvar_clamp = logvar_clamp
         self.initial_logvar = initial_logvar
+        self.field_codec = field_codec
+        self.field_vocabulary = list(field_vocabulary) if field_vocabulary is not None else None
+        self.field_positions = field_positions
+        self.field_hidden_size = field_hidden_size
         super().__init__(**kwargs)
 
     @classmethod

@@ -1,4 +1,5 @@
-"""The three ways a latent ``z`` reaches a frozen causal LM (DiffLM §3.3): soft prompt, KV memory, added embedding.
+"""The ways a latent ``z`` reaches a frozen causal LM: DiffLM's three (§3.3: soft prompt, KV memory, added
+embedding) and ours for tables, per field (:class:`FieldInjector`).
 
 Every injector turns ``(z, input_ids, attention_mask)`` into keyword arguments that both ``decoder(**kwargs)``
 (teacher forcing) and ``decoder.generate(**kwargs)`` accept, and says how many positions it prepends to the
@@ -110,13 +111,56 @@ class EmbeddingInjector(LatentInjector):
             handle.remove()
 
 
-INJECTORS = {"soft_prompt": SoftPromptInjector, "memory": MemoryInjector, "embedding": EmbeddingInjector}
+class FieldInjector(LatentInjector):
+    """``z`` reaches each decoder position through the field the position belongs to (:mod:`..data.record_fields`):
+    a state made of the field's share of ``z`` and the position's place in the field is added to the token
+    embedding, and its own logits over the record vocabulary (every token the training records use) are added to
+    the decoder's, a product of the two whose softmax runs over that vocabulary. Alone, those logits are a
+    non-autoregressive decoder of the record: training them first (no LM step needed) makes ``z`` carry every field
+    before the LM learns to read it, the cure for a decoder that ignores its latent."""
+
+    def __init__(self, config: LatentVAEConfig):
+        super().__init__()
+        self.num_fields, self.max_positions = len(config.field_codec["fields"]), config.field_positions
+        self.state_size = config.field_hidden_size
+        self.fields = _mlp(config.latent_dim, config.injector_hidden_size, self.num_fields * self.state_size)
+        self.positions = nn.Embedding(self.num_fields * self.max_positions, self.state_size)
+        self.logits = nn.Linear(self.state_size, len(config.field_vocabulary))
+        self.embedding = nn.Linear(self.state_size, config.decoder_hidden_size)
+        self.register_buffer("vocabulary", torch.tensor(config.field_vocabulary, dtype=torch.long))
+
+    def states(self, z: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """``(batch, length, state_size)``: the state of each position id in ``positions`` under its row's ``z``."""
+        shares = self.fields(z).view(z.shape[0], self.num_fields, self.state_size)
+        fields = (positions // self.max_positions)[..., None].expand(-1, -1, self.state_size)
+        return nn.functional.silu(torch.gather(shares, 1, fields) + self.positions(positions))
+
+    def decoder_inputs(self, decoder, z, input_ids, attention_mask, positions=None):
+        if positions is None:
+            raise ValueError("The field injector needs the field position of every token (record_fields).")
+        embeddings = decoder.get_input_embeddings()(input_ids)
+        offsets = self.embedding(self.states(z, positions)).to(embeddings.dtype)
+        return {"inputs_embeds": embeddings + offsets, "attention_mask": attention_mask}
+
+    def vocabulary_logits(self, decoder, hidden: torch.Tensor | None, states: torch.Tensor) -> torch.Tensor:
+        """Logits over :attr:`vocabulary`: the decoder's (from its final ``hidden`` states) plus the fields' own
+        (only the fields' own where ``hidden`` is ``None``)."""
+        own = self.logits(states)
+        if hidden is None:
+            return own
+        weight = decoder.get_output_embeddings().weight[self.vocabulary]
+        return (hidden @ weight.T.to(hidden.dtype)).float() + own.float()
+
+
+INJECTORS = {"soft_prompt": SoftPromptInjector, "memory": MemoryInjector, "embedding": EmbeddingInjector,
+             "field": FieldInjector}
 
 # The decoder sizes (``LatentVAEConfig`` fields) each injector is built from, and that a decoder must match.
 DECODER_SIZES = {
     "soft_prompt": ("decoder_hidden_size",),
     "memory": ("decoder_hidden_size", "decoder_num_layers", "decoder_num_kv_heads", "decoder_head_dim"),
     "embedding": ("decoder_hidden_size",),
+    "field": ("decoder_hidden_size",),
 }
 
 
@@ -128,4 +172,7 @@ def build_injector(config: LatentVAEConfig) -> LatentInjector:
             f"LatentVAEConfig lacks {', '.join(missing)} needed by the {config.injection_method!r} injector; "
             "build it with LatentVAEConfig.for_decoder(decoder.config, ...)."
         )
+    if config.injection_method == "field" and not (config.field_codec and config.field_vocabulary):
+        raise ValueError("The 'field' injector needs LatentVAEConfig.field_codec and field_vocabulary (a table's "
+                         "fields and the tokens its records use); stage 1 fills them from the training records.")
     return INJECTORS[config.injection_method](config)

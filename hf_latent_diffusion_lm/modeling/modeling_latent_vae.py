@@ -19,7 +19,12 @@ from transformers.utils import ModelOutput
 
 from ..decoder_reference import DecoderMismatchError, base_model
 from .configuration_latent_vae import LatentVAEConfig
-from .latent_injectors import DECODER_SIZES, build_injector
+from ..data.field_codes import FieldCodec
+from .latent_injectors import DECODER_SIZES, FieldInjector, build_injector
+from .table_encoder import TableEncoder
+
+# The field injector's first embedding offsets are this small next to a token embedding: the LM starts unchanged.
+FIELD_EMBEDDING_INIT_STD = 0.002
 
 # How each decoder size is called in the decoder's own config (for error messages a user can check against it).
 DECODER_CONFIG_NAMES = {"decoder_hidden_size": "hidden_size", "decoder_num_layers": "num_hidden_layers",
@@ -36,6 +41,8 @@ class LatentVAEOutput(ModelOutput):
             its tokens, averaged over the batch), the scale DiffLM's and TabSyn's β values are meant for.
         reconstruction_per_token: the same NLL in nats per token (comparable across record lengths).
         kl: KL(q(z|x) || N(0, I)), summed over latent dimensions, averaged over the batch.
+        field_loss: with the ``field`` injector, the NLL of the record under the injector's own logits alone, in
+            nats per record (an auxiliary term that makes ``z`` carry every field; see :class:`FieldInjector`).
         mu, logvar: the posterior's parameters, ``(batch, latent_dim)``.
         z: the latent the decoder was conditioned on.
     """
@@ -44,6 +51,7 @@ class LatentVAEOutput(ModelOutput):
     reconstruction_loss: torch.FloatTensor | None = None
     reconstruction_per_token: torch.FloatTensor | None = None
     kl: torch.FloatTensor | None = None
+    field_loss: torch.FloatTensor | None = None
     mu: torch.FloatTensor | None = None
     logvar: torch.FloatTensor | None = None
     z: torch.FloatTensor | None = None
@@ -89,8 +97,13 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
 
     def __init__(self, config: LatentVAEConfig):
         super().__init__(config)
-        self.encoder = _build_encoder(config.encoder_config)
-        self.posterior = nn.Linear(self.encoder.config.hidden_size, 2 * config.latent_dim)
+        if config.field_codec:
+            self.encoder = TableEncoder(FieldCodec.from_dict(config.field_codec), config.injector_hidden_size)
+            pooled_size = self.encoder.hidden_size
+        else:
+            self.encoder = _build_encoder(config.encoder_config)
+            pooled_size = self.encoder.config.hidden_size
+        self.posterior = nn.Linear(pooled_size, 2 * config.latent_dim)
         self.injector = build_injector(config)
         # device_map="auto" must not cut one of the encoder's layers in two (the encoder class decides which).
         self._no_split_modules = list(getattr(self.encoder, "_no_split_modules", None) or [])
@@ -103,6 +116,8 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
             # little, and unit-variance noise would drown them, teaching the decoder to ignore z (posterior collapse).
             nn.init.normal_(module.weight, std=module.in_features**-0.5)
             nn.init.constant_(module.bias[self.config.latent_dim :], self.config.initial_logvar)
+        if isinstance(getattr(self, "injector", None), FieldInjector) and module is self.injector.embedding:
+            nn.init.normal_(module.weight, std=FIELD_EMBEDDING_INIT_STD)
 
     @classmethod
     def from_encoder_pretrained(
@@ -144,11 +159,20 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
             )
 
     # -- encoding -------------------------------------------------------------------------------------------
+    @property
+    def reads_fields(self) -> bool:
+        """Whether the encoder reads field codes (:class:`TableEncoder`) rather than tokens."""
+        return isinstance(self.encoder, TableEncoder)
+
     def encode(
-        self, encoder_input_ids: torch.Tensor, encoder_attention_mask: torch.Tensor | None = None
+        self, encoder_input_ids: torch.Tensor | None = None, encoder_attention_mask: torch.Tensor | None = None,
+        field_indices: torch.Tensor | None = None, field_scalars: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior ``(mu, logvar)`` of each record, ``(batch, latent_dim)`` each; a record longer than the encoder's
-        positions (long nested records) is placed by its beginning."""
+        """Posterior ``(mu, logvar)`` of each record, ``(batch, latent_dim)`` each, from its tokens or (a table
+        encoder) its field codes; a record longer than a text encoder's positions is placed by its beginning."""
+        if self.reads_fields:
+            mu, logvar = self.posterior(self.encoder(field_indices, field_scalars)).chunk(2, dim=-1)
+            return mu, logvar.clamp(-self.config.logvar_clamp, self.config.logvar_clamp)
         if encoder_attention_mask is None:
             encoder_attention_mask = torch.ones_like(encoder_input_ids)
         limit = getattr(self.encoder.config, "max_position_embeddings", None)
@@ -168,6 +192,11 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
         """Posterior means of serialized records, batched the way training saw them: ``(n, latent_dim)`` float."""
         from ..data.record_tokenization import collate_records, tokenize_records
 
+        if self.reads_fields:
+            codes = self.encoder.codec.encode(list(texts))
+            return torch.cat([self.encode(field_indices=indices.to(self.device), field_scalars=scalars.to(self.device))[0]
+                              for indices, scalars in zip(codes["indices"].split(4096), codes["scalars"].split(4096))]
+                             ).float()
         means = []
         for start in range(0, len(texts), batch_size):
             features = tokenize_records(texts[start : start + batch_size], tokenizer, encoder_tokenizer)
@@ -179,18 +208,35 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
         return torch.cat(means)
 
     # -- decoding -------------------------------------------------------------------------------------------
+    def _field_logits(self, decoder: PreTrainedModel | None, z, input_ids, attention_mask, field_positions):
+        """Logits over the field injector's vocabulary at every position but the last (the fields' own alone when
+        ``decoder`` is ``None``), and the targets as vocabulary indices."""
+        states = self.injector.states(z, field_positions)[:, :-1]
+        hidden = None
+        if decoder is not None:
+            inputs = self.injector.decoder_inputs(decoder, z, input_ids, attention_mask, field_positions)
+            hidden = decoder.get_decoder()(**inputs, use_cache=False).last_hidden_state[:, :-1]
+        targets = torch.searchsorted(self.injector.vocabulary, input_ids[:, 1:]).clamp(max=len(self.injector.vocabulary) - 1)
+        known = self.injector.vocabulary[targets] == input_ids[:, 1:]
+        return self.injector.vocabulary_logits(decoder, hidden, states), targets.masked_fill(~known, -100)
+
     def reconstruction_nll(
-        self, decoder: PreTrainedModel, z: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-        reduction: str = "mean",
+        self, decoder: PreTrainedModel | None, z: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+        reduction: str = "mean", field_positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``decoder``'s NLL of ``input_ids[:, 1:]`` given ``z`` in nats per token: over the batch (``"mean"``), per
-        record (``"none"``), or summed per record and averaged over the batch (``"record"``)."""
-        inputs = self.injector.decoder_inputs(decoder, z, input_ids, attention_mask)
-        with self.injector.injected(decoder, z):
-            logits = decoder(**inputs, use_cache=False).logits
-        start = self.injector.num_prefix_positions if "inputs_embeds" in inputs else 0
-        logits = logits[:, start : start + input_ids.shape[1] - 1].float()
-        targets, mask = input_ids[:, 1:], attention_mask[:, 1:].to(logits.dtype)
+        record (``"none"``), or summed per record and averaged over the batch (``"record"``). The ``field`` injector
+        needs each token's ``field_positions``; with it, ``decoder=None`` scores the injector's own logits alone."""
+        if isinstance(self.injector, FieldInjector):
+            logits, targets = self._field_logits(decoder, z, input_ids, attention_mask, field_positions)
+        else:
+            inputs = self.injector.decoder_inputs(decoder, z, input_ids, attention_mask)
+            with self.injector.injected(decoder, z):
+                logits = decoder(**inputs, use_cache=False).logits
+            start = self.injector.num_prefix_positions if "inputs_embeds" in inputs else 0
+            logits = logits[:, start : start + input_ids.shape[1] - 1].float()
+            targets = input_ids[:, 1:]
+        mask = attention_mask[:, 1:].to(logits.dtype)
         nll = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none") * mask
         if reduction == "none":
             return nll.sum(1) / mask.sum(1).clamp(min=1.0)
@@ -203,6 +249,8 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
         self, decoder: PreTrainedModel, z: torch.Tensor, start_token_id: int, **generate_kwargs
     ) -> torch.LongTensor:
         """New token ids written by ``decoder`` for each latent (the start token is not included)."""
+        if isinstance(self.injector, FieldInjector):
+            raise ValueError("The field injector decodes with the slot engine (pipe.decode(..., engine='slots')).")
         z = z.to(device=decoder.device, dtype=next(self.injector.parameters()).dtype)
         start = torch.full((z.shape[0], 1), start_token_id, dtype=torch.long, device=decoder.device)
         inputs = self.injector.decoder_inputs(decoder, z, start, torch.ones_like(start))
@@ -213,10 +261,13 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
     def forward(
         self,
         input_ids: torch.LongTensor,
-        decoder: PreTrainedModel,
+        decoder: PreTrainedModel | None,
         attention_mask: torch.LongTensor | None = None,
         encoder_input_ids: torch.LongTensor | None = None,
         encoder_attention_mask: torch.LongTensor | None = None,
+        field_positions: torch.LongTensor | None = None,
+        field_indices: torch.LongTensor | None = None,
+        field_scalars: torch.FloatTensor | None = None,
         beta: float = 0.0,
         sample_posterior: bool | None = None,
         return_dict: bool = True,
@@ -224,19 +275,29 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
         r"""Encode the record, sample ``z`` (in training) and score the frozen ``decoder``'s reconstruction of it.
 
         ``encoder_input_ids`` default to ``input_ids`` (an encoder over the decoder's vocabulary). ``beta`` weighs
-        the KL term; schedules such as DiffLM's decreasing β pass it per step.
+        the KL term; schedules such as DiffLM's decreasing β pass it per step. With the ``field`` injector (and
+        ``field_positions``, and ``field_indices``/``field_scalars`` for a table encoder), the loss adds the
+        injector's own reconstruction (``field_loss``), and ``decoder=None`` trains that term alone (no LM step).
         """
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         if encoder_input_ids is None:
             encoder_input_ids, encoder_attention_mask = input_ids, attention_mask
-        mu, logvar = self.encode(encoder_input_ids, encoder_attention_mask)
+        mu, logvar = self.encode(encoder_input_ids, encoder_attention_mask, field_indices, field_scalars)
         sample = self.training if sample_posterior is None else sample_posterior
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample else mu
-        reconstruction = self.reconstruction_nll(decoder, z, input_ids, attention_mask, reduction="record")
+        field_loss = None
+        if isinstance(self.injector, FieldInjector):
+            field_loss = self.reconstruction_nll(None, z, input_ids, attention_mask, "record", field_positions)
+        if decoder is None:
+            if field_loss is None:
+                raise ValueError("Only the field injector trains without a decoder.")
+            reconstruction = field_loss
+        else:
+            reconstruction = self.reconstruction_nll(decoder, z, input_ids, attention_mask, "record", field_positions)
         per_token = reconstruction * input_ids.shape[0] / attention_mask[:, 1:].sum().clamp(min=1)
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1).mean()
-        loss = reconstruction + beta * kl
+        loss = reconstruction + beta * kl + (field_loss if decoder is not None and field_loss is not None else 0.0)
         output = LatentVAEOutput(loss=loss, reconstruction_loss=reconstruction, reconstruction_per_token=per_token,
-                                 kl=kl, mu=mu, logvar=logvar, z=z)
+                                 kl=kl, field_loss=field_loss, mu=mu, logvar=logvar, z=z)
         return output if return_dict else output.to_tuple()

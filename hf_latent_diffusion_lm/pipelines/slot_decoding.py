@@ -147,17 +147,75 @@ class SlotKVLayer(DynamicLayer):
         return self.pool.width
 
 
+class FieldHead:
+    """The field injector's output side for the pool: a step returns each slot's final hidden state joined with its
+    field state, and this turns them into scores over the whole vocabulary (the decoder's logits plus the fields'
+    own over the record vocabulary; other tokens score far lower, so the grammar falls back to them only where it
+    allows nothing else)."""
+
+    OUTSIDE = -1e4
+
+    def __init__(self, decoder, injector):
+        self.decoder, self.injector = decoder, injector
+        self.hidden_size = decoder.get_input_embeddings().weight.shape[1]
+        self.vocab_size = decoder.get_output_embeddings().weight.shape[0]
+
+    def __call__(self, joined: torch.Tensor) -> torch.Tensor:
+        hidden, states = joined.split([self.hidden_size, joined.shape[-1] - self.hidden_size], dim=-1)
+        scores = joined.new_full((len(joined), self.vocab_size), self.OUTSIDE, dtype=torch.float32)
+        scores[:, self.injector.vocabulary] = self.injector.vocabulary_logits(self.decoder, hidden, states)
+        return scores
+
+
+class _FieldTracks:
+    """Each slot's field positions (:mod:`..data.record_fields`), fed the tokens the slot is fed."""
+
+    def __init__(self, injector, tokenizer, num_slots: int):
+        from ..data.record_fields import FieldPositions, token_texts
+
+        self.new = lambda: FieldPositions(injector.num_fields, injector.max_positions)
+        self.text = token_texts(tokenizer)
+        self.slots = [self.new() for _ in range(num_slots)]
+        self.last = [0] * num_slots
+
+    def start(self, slots) -> torch.Tensor:
+        """Restart ``slots`` with the start token; its position ids, ``(len(slots), 1)``."""
+        for slot in slots:
+            self.slots[slot] = self.new()
+            self.last[slot] = self.slots[slot].feed("")
+        return torch.tensor([[self.last[slot]] for slot in slots])
+
+    def feed(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Position ids of a step's tokens (padding repeats a slot's last position)."""
+        positions = []
+        for slot, (run, length) in enumerate(zip(tokens.tolist(), lengths.tolist())):
+            ids = [self.slots[slot].feed(self.text(token)) for token in run[:length]]
+            if ids:
+                self.last[slot] = ids[-1]
+            positions.append(ids + [self.last[slot]] * (len(run) - length))
+        return torch.tensor(positions, device=tokens.device)
+
+    def keep(self, slots) -> None:
+        self.slots, self.last = [self.slots[s] for s in slots], [self.last[s] for s in slots]
+
+
 class _Pool:
     """The slots' decoder state: a preallocated KV cache, each slot's position (= its next cache column), its
     latent and the row it holds. Attention masks are built here (a slot sees columns up to its position), so
     neither the occupant before it nor unwritten columns are ever seen."""
 
-    def __init__(self, decoder, injector, z: torch.Tensor, rows: list[int], start_token_id: int, capacity: int):
-        """Prefill ``rows`` (latents ``z``); :attr:`first_logits` are their first next-token logits."""
-        self.decoder, self.injector, self.start_token_id = decoder, injector, start_token_id
+    def __init__(self, decoder, injector, z: torch.Tensor, rows: list[int], start_token_id: int, capacity: int,
+                 tracks: _FieldTracks | None = None):
+        """Prefill ``rows`` (latents ``z``); :attr:`first_logits` are their first next-token logits (with the field
+        injector, ``tracks`` follow each slot's field positions and :attr:`prefill_head` makes those logits)."""
+        self.decoder, self.injector, self.start_token_id, self.tracks = decoder, injector, start_token_id, tracks
         self.head = None  # the LM head when steps return final hidden states (so forced rows skip it), else None
+        self.prefill_head = None  # what makes logits of the prefill's outputs (None: they are logits)
         self._head_checked = False
-        prefix, self.first_logits, self.prefix_length = self._prefill(z)
+        if tracks is not None:
+            self.head = self.prefill_head = FieldHead(decoder, injector)
+            self._head_checked = True
+        prefix, self.first_logits, self.prefix_length = self._prefill(z, list(range(len(rows))))
         layers = []
         for layer in prefix.layers:
             keys = layer.keys.new_zeros(*layer.keys.shape[:2], self.prefix_length + capacity, layer.keys.shape[-1])
@@ -170,9 +228,17 @@ class _Pool:
         self.slot_index = torch.arange(len(rows), device=z.device)
         self.width = self.prefix_length
 
-    def _prefill(self, z: torch.Tensor):
+    def _prefill(self, z: torch.Tensor, slots: list[int]):
         """Decoder cache and next-token logits of ``z``'s prefix (what the injector puts before the first token)."""
         start = torch.full((z.shape[0], 1), self.start_token_id, dtype=torch.long, device=z.device)
+        if self.tracks is not None:
+            positions = self.tracks.start(slots).to(z.device)
+            inputs = self.injector.decoder_inputs(self.decoder, z, start, torch.ones_like(start), positions)
+            inputs["past_key_values"] = DynamicCache(config=self.decoder.config)
+            output = self.decoder.get_decoder()(**inputs, position_ids=torch.zeros_like(start), use_cache=True)
+            joined = torch.cat([output.last_hidden_state[:, -1], self.injector.states(z, positions)[:, -1].to(
+                output.last_hidden_state.dtype)], dim=-1)
+            return output.past_key_values, joined, 1
         inputs = self.injector.decoder_inputs(self.decoder, z, start, torch.ones_like(start))
         inputs.setdefault("past_key_values", DynamicCache(config=self.decoder.config))
         length = inputs["attention_mask"].shape[1]
@@ -198,6 +264,16 @@ class _Pool:
         seen = torch.arange(self.width, device=tokens.device) <= self.columns[:, :, None]
         mask = torch.zeros(seen.shape, dtype=dtype, device=tokens.device).masked_fill_(~seen, torch.finfo(dtype).min)
         model = self.decoder if self.head is None else self.decoder.get_decoder()
+        if self.tracks is not None:
+            positions = self.tracks.feed(tokens, lengths)
+            inputs = self.injector.decoder_inputs(self.decoder, self.z, tokens, None, positions)
+            output = model(inputs_embeds=inputs["inputs_embeds"], attention_mask=mask[:, None],
+                           position_ids=self.columns, past_key_values=self.cache, use_cache=True)
+            self.positions += lengths
+            last = torch.arange(len(tokens), device=tokens.device), lengths - 1
+            states = self.injector.states(self.z, positions[last][:, None])[:, 0]
+            hidden = output.last_hidden_state[last]
+            return torch.cat([hidden, states.to(hidden.dtype)], dim=-1)
         with self.injector.injected(self.decoder, self.z):
             output = model(input_ids=tokens, attention_mask=mask[:, None], position_ids=self.columns,
                            past_key_values=self.cache, use_cache=True)
@@ -207,7 +283,7 @@ class _Pool:
 
     def refill(self, slots: list[int], rows: list[int], z: torch.Tensor) -> torch.Tensor:
         """Put new rows in ``slots`` (their prefix in the first columns); returns their first next-token logits."""
-        prefix, logits, length = self._prefill(z)
+        prefix, logits, length = self._prefill(z, slots)
         index = torch.tensor(slots, device=z.device)
         for layer, new in zip(self.cache.layers, prefix.layers):
             layer.keys[index, :, :length], layer.values[index, :, :length] = new.keys, new.values
@@ -228,6 +304,8 @@ class _Pool:
         self.cache.batch_select_indices(index)
         self.positions, self.z, self.slot_index = self.positions[index], self.z[index], self.slot_index[: len(slots)]
         self.rows = [self.rows[s] for s in slots]
+        if self.tracks is not None:
+            self.tracks.keep(slots)
 
 
 def sample_tokens(scores: torch.Tensor) -> torch.Tensor:
@@ -276,6 +354,7 @@ def decode_in_slots(
     do_sample: bool = False,
     refill_at: int | None = None,
     max_forced: int = 8,
+    tokenizer=None,
 ) -> Iterator[tuple[int, list[int], bool]]:
     """Decode every latent with a pool of ``num_slots`` slots kept full (continuous batching).
 
@@ -285,15 +364,16 @@ def decode_in_slots(
     global RNG). Idle slots are refilled together once ``refill_at`` of them wait (default: an eighth of the pool),
     so one prefill serves several newcomers. Text the grammar forces after a chosen token goes into the same step,
     up to ``max_forced`` tokens of it (:meth:`SlotGrammar.forced_run`). ``decoder`` and ``injector`` are passed
-    explicitly: the frozen LM and the VAE's latent injector.
+    explicitly: the frozen LM and the VAE's latent injector. The field injector also needs the ``tokenizer`` (a
+    token's text says which field it is in).
     """
     with shared_kv_heads(decoder):
         yield from _decode_pool(decoder, injector, latents, start_token_id, eos_token_id, num_slots, max_new_tokens,
-                                grammar, warpers, do_sample, refill_at, max_forced)
+                                grammar, warpers, do_sample, refill_at, max_forced, tokenizer)
 
 
 def _decode_pool(decoder, injector, latents, start_token_id, eos_token_id, num_slots, max_new_tokens, grammar,
-                 warpers, do_sample, refill_at, max_forced):
+                 warpers, do_sample, refill_at, max_forced, tokenizer):
     device = decoder.device
     latents = latents.to(device=device, dtype=next(injector.parameters()).dtype)
     count = len(latents)
@@ -302,8 +382,13 @@ def _decode_pool(decoder, injector, latents, start_token_id, eos_token_id, num_s
     refill_at = refill_at or max(1, num_slots // 8)
     max_forced = max_forced if grammar is not None else 0
     next_row = min(num_slots, count)
+    tracks = None
+    if hasattr(injector, "vocabulary"):
+        if tokenizer is None:
+            raise ValueError("The field injector needs the tokenizer to follow each slot's fields.")
+        tracks = _FieldTracks(injector, tokenizer, next_row)
     pool = _Pool(decoder, injector, latents[:next_row], list(range(next_row)), start_token_id,
-                 max_new_tokens + max_forced + 1)
+                 max_new_tokens + max_forced + 1, tracks)
     logits = pool.first_logits
     if grammar is not None:
         grammar.start(range(next_row), range(next_row))
@@ -311,7 +396,7 @@ def _decode_pool(decoder, injector, latents, start_token_id, eos_token_id, num_s
     queues: list[list[int]] = [[eos_token_id] for _ in range(next_row)]  # tokens each slot is still to be fed
     slots, idle = list(range(next_row)), []
 
-    head = None  # None: ``logits`` are logits; else they are final hidden states and this makes logits of them
+    head = pool.prefill_head  # None: ``logits`` are logits; else it makes logits of them
     while True:
         chosen = _next_tokens(logits, head, slots, grammar, warpers, do_sample)  # row i is slot slots[i]
         for slot, token in zip(slots, chosen.tolist()):
@@ -332,7 +417,7 @@ def _decode_pool(decoder, injector, latents, start_token_id, eos_token_id, num_s
         if next_row < count and (len(idle) >= refill_at or len(idle) == len(pool.rows)):
             newcomers = list(range(next_row, min(count, next_row + len(idle))))
             slots, idle, next_row = idle[: len(newcomers)], idle[len(newcomers) :], next_row + len(newcomers)
-            logits, head = pool.refill(slots, newcomers, latents[newcomers]), None  # they choose their first token
+            logits, head = pool.refill(slots, newcomers, latents[newcomers]), pool.prefill_head  # their first token
             for slot in slots:
                 generated[slot] = []
             if grammar is not None:
@@ -393,7 +478,8 @@ def decode_texts_in_slots(
     ids: list[list[int] | None] = [None] * len(latents)
     truncated = 0
     rows = decode_in_slots(decoder, injector, latents, decoder_start_token_id(tokenizer), tokenizer.eos_token_id,
-                           num_slots, max_new_tokens, grammar, token_warpers(do_sample, temperature, top_p), do_sample)
+                           num_slots, max_new_tokens, grammar, token_warpers(do_sample, temperature, top_p), do_sample,
+                           tokenizer=tokenizer)
     for row, tokens, ended in rows:
         ids[row], truncated = tokens, truncated + (not ended)
         if progress is not None:

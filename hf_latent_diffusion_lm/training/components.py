@@ -12,12 +12,13 @@ from ..modeling import LatentVAEConfig, LatentVAEModel
 from ..pretrained import (
     ModelSource,
     decoder_reference,
+    keep_first_layers,
     load_decoder_and_tokenizer,
     load_encoder,
     load_encoder_tokenizer,
     resolve_preset,
 )
-from ..tiny_models import tiny_decoder, tiny_encoder_config, tiny_tokenizer
+from ..tiny_models import TINY_DECODER_ID, tiny_decoder, tiny_encoder_config, tiny_tokenizer
 
 
 @dataclass
@@ -54,11 +55,12 @@ def _encoder_source(preset_encoder: ModelSource | None, encoder: str | None) -> 
 
 
 def load_decoder_side(preset: str = "small", encoder: str | None = None, decoder: str | None = None,
-                      decoder_gguf_file: str | None = None, seed: int = 0) -> DecoderSide:
+                      decoder_gguf_file: str | None = None, seed: int = 0,
+                      decoder_layers: int | None = None) -> DecoderSide:
     """The frozen decoder, its tokenizer and the encoder's tokenizer (no encoder weights: stage 2 needs none).
 
     ``encoder``/``decoder`` override the preset's models (a local path or a Hub id); ``encoder="scratch"`` trains a
-    small encoder over the decoder's tokens.
+    small encoder over the decoder's tokens; ``decoder_layers`` keeps the decoder's first layers only.
     """
     spec = resolve_preset(preset)
     source = ModelSource(decoder, decoder_gguf_file) if decoder else spec.decoder
@@ -66,10 +68,11 @@ def load_decoder_side(preset: str = "small", encoder: str | None = None, decoder
         frozen, tokenizer = tiny_decoder(seed), tiny_tokenizer()
     else:
         frozen, tokenizer = load_decoder_and_tokenizer(source)
+    frozen = keep_first_layers(frozen, decoder_layers)
     encoder_source = _encoder_source(spec.encoder, encoder)
     encoder_tokenizer = load_encoder_tokenizer(encoder_source) if encoder_source is not None else None
     return DecoderSide(frozen.requires_grad_(False).eval(), tokenizer, encoder_tokenizer,
-                       decoder_reference(frozen, source), encoder_source)
+                       decoder_reference(frozen, source, decoder_layers), encoder_source)
 
 
 def build_vae_components(
@@ -83,8 +86,16 @@ def build_vae_components(
     seed: int = 0,
 ) -> VAEComponents:
     """A fresh VAE (random injector and posterior; pretrained or scratch encoder) sized for a frozen decoder."""
-    spec = resolve_preset(preset)
     side = load_decoder_side(preset, encoder, decoder, decoder_gguf_file, seed)
+    return VAEComponents(build_vae(side, preset, encoder, injection_method, latent_dim, num_soft_tokens, seed), side)
+
+
+def build_vae(side: DecoderSide, preset: str = "small", encoder: str | None = None,
+              injection_method: str = "soft_prompt", latent_dim: int | None = None, num_soft_tokens: int | None = None,
+              seed: int = 0, fields: dict | None = None) -> LatentVAEModel:
+    """A fresh VAE for ``side``'s decoder: a table encoder over ``fields`` (the field injector's config entries),
+    else the preset's pretrained encoder or a scratch one over the decoder's tokens."""
+    spec = resolve_preset(preset)
     options = dict(
         latent_dim=latent_dim or spec.latent_dim,
         num_soft_tokens=num_soft_tokens or spec.num_soft_tokens,
@@ -95,14 +106,18 @@ def build_vae_components(
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
+        if fields is not None:
+            config = LatentVAEConfig.for_decoder(side.decoder.config, encoder_name_or_path="table", **fields,
+                                                 **options)
+            return LatentVAEModel(config)
         if side.encoder_source is None:
-            tiny = spec.decoder is None and decoder is None
+            tiny = spec.decoder is None and side.reference.name_or_path.startswith(TINY_DECODER_ID)
             encoder_config = (tiny_encoder_config() if tiny
                               else scratch_encoder_config(len(side.tokenizer), side.tokenizer.eos_token_id))
             config = LatentVAEConfig.for_decoder(side.decoder.config, encoder_config=encoder_config.to_dict(),
                                                  **{"pooling": "first"} if tiny else {}, **options)
-            return VAEComponents(LatentVAEModel(config), side)
+            return LatentVAEModel(config)
         encoder_model = load_encoder(side.encoder_source)
         vae = LatentVAEModel.from_encoder_pretrained(encoder_model, side.decoder, **options)
     vae.config.encoder_name_or_path = side.encoder_source.hub_id or side.encoder_source.name_or_path
-    return VAEComponents(vae, side)
+    return vae

@@ -25,6 +25,7 @@ from .checkpointing import (read_training_state, resolve_checkpoint, save_atomic
                             write_json_atomically)
 from .field_accuracy import TRAINING_SUMMARY
 from .option_checks import MIXED_PRECISION, check_diffusion_options
+from .time_budget import Deadline, resolve_mixed_precision
 from .vae_training import TrainedVAE
 
 
@@ -51,6 +52,8 @@ class DiffusionTrainingConfig:
     mixed_precision: str = field(default="no", metadata={"help": "mixed precision", "choices": MIXED_PRECISION})
     resume_from_checkpoint: str | None = field(
         default=None, metadata={"help": "'latest' or a checkpoint folder to continue stage 2 from"})
+    max_seconds: float | None = field(default=None, metadata={
+        "help": "stop stage 2 after this many wall-clock seconds (ldlm fit --time-budget sets it)"})
     privacy_reference: bool = field(default=False, metadata={"help": (
         "keep encoded training rows with the pipeline so that sampling with privacy='dcr' can measure distances "
         "to them (whoever gets the pipeline gets these rows); without it only hashes of the rows are stored")})
@@ -137,7 +140,8 @@ def fit_denoiser(config: DiffusionTrainingConfig, accelerator, denoiser: LatentD
 
     bar = tqdm(total=config.max_steps, initial=progress["step"], desc="diffusion",
                disable=not accelerator.is_main_process)
-    while progress["step"] < config.max_steps:
+    deadline = Deadline.share(config.max_seconds, 1.0)
+    while progress["step"] < config.max_steps and not deadline.passed():
         progress["step"] += 1
         step = progress["step"]
         index, noise = global_batch(model, len(data.train_index), config.batch_size, config.seed, step)
@@ -147,14 +151,15 @@ def fit_denoiser(config: DiffusionTrainingConfig, accelerator, denoiser: LatentD
         optimizer.step()
         optimizer.zero_grad()
         bar.update(1)
-        if step % config.eval_every == 0 or step == config.max_steps:
+        last = step == config.max_steps or deadline.passed()
+        if step % config.eval_every == 0 or last:
             value = held_out_loss()
             bar.set_postfix(held_out=f"{value:.4f}")
             if progress["best_loss"] is None or value < progress["best_loss"]:
                 progress["best_loss"] = value
                 if accelerator.is_main_process:
                     save_pretrained_atomically(model, best_dir)
-        if step % config.checkpoint_every == 0 or step == config.max_steps:
+        if step % config.checkpoint_every == 0 or last:
             save_atomically(accelerator, checkpoints, step, config.checkpoints_total_limit, progress)
     bar.close()
     accelerator.wait_for_everyone()
@@ -186,7 +191,7 @@ def train_diffusion(config: DiffusionTrainingConfig, trained: TrainedVAE | None 
     ``trained`` is stage 1's result when it runs in the same process (``fit_pipeline``); otherwise stage 1 is read
     from ``vae_dir``.
     """
-    accelerator = Accelerator(mixed_precision=config.mixed_precision)
+    accelerator = Accelerator(mixed_precision=resolve_mixed_precision(config.mixed_precision))
     if config.batch_size % accelerator.num_processes:
         raise ValueError(f"batch_size {config.batch_size} must be divisible by the {accelerator.num_processes} "
                          "processes (it is the global batch, split evenly between them).")

@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from transformers import LogitsProcessorList
-
-from ..data.constrained_decoding import SchemaLogitsProcessor, checked_records
-from ..data.record_tokenization import decoder_start_token_id, pad_token_id, tokenize_records
+from ..data.constrained_decoding import checked_records
+from ..data.record_tokenization import tokenize_records
 
 # The best stage-1 checkpoint's numbers, written by stage 1 and copied into the saved pipeline.
 TRAINING_SUMMARY = "training_summary.json"
@@ -102,21 +100,17 @@ def compare_records(schema, sources: Sequence[dict], decoded: Sequence[dict | No
 def reconstruction_accuracy(vae, decoder, tokenizer, encoder_tokenizer, schema, texts: Sequence[str],
                             batch_size: int = 64) -> FieldAccuracy:
     """Encode ``texts`` (records of ``schema``) to posterior means, decode them greedily under the schema constraint
-    with ``decoder`` (the frozen decoder, adapter included), and compare field by field."""
+    with ``decoder`` (the frozen decoder, adapter included) through the slot engine sampling uses, and compare
+    field by field."""
+    from ..pipelines.slot_decoding import decode_texts_in_slots
+
     texts = list(texts)
     was_training = vae.training
     vae.eval()
     latents = vae.encode_texts(texts, tokenizer, encoder_tokenizer, batch_size)
     longest = max(len(ids) for ids in tokenize_records(texts, tokenizer)["input_ids"])
-    vocab_size = decoder.get_output_embeddings().weight.shape[0]
-    decoded_texts = []
-    for start in range(0, len(texts), batch_size):
-        processor = SchemaLogitsProcessor(schema, tokenizer, vocab_size=vocab_size)
-        ids = vae.generate(decoder, latents[start : start + batch_size], decoder_start_token_id(tokenizer),
-                           logits_processor=LogitsProcessorList([processor]), do_sample=False,
-                           max_new_tokens=int(longest * 1.5) + 16, pad_token_id=pad_token_id(tokenizer),
-                           eos_token_id=tokenizer.eos_token_id)
-        decoded_texts.extend(tokenizer.batch_decode(ids, skip_special_tokens=True))
+    decoded_texts, _ = decode_texts_in_slots(decoder, vae.injector, tokenizer, latents, batch_size,
+                                             int(longest * 1.5) + 16, schema=schema)
     vae.train(was_training)
     sources = [schema.parse(text) for text in texts]
     decoded = [row for row, _ in checked_records(schema, decoded_texts)]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
-from ..data.json_lines import write_json_lines
 from ..data.json_lines import write_json_lines
 from ..pipelines import LatentDiffusionLMPipeline
 from .diffusion_training import DiffusionTrainingConfig, train_diffusion
 from .option_checks import check_training_table
+from .time_budget import STAGE1_SHARE, STAGE2_SHARE, parse_duration
 from .output_directory import check_output_directory
 from .vae_training import VAETrainingConfig, load_training_table, train_vae
 
@@ -43,7 +44,7 @@ def fit_pipeline(
     out_dir = Path(out_dir)
     training = out_dir / TRAINING_FOLDER
     resume = vae_options.get("resume_from_checkpoint")
-    options = {"seed": vae_options.get("seed", 0), "mixed_precision": vae_options.get("mixed_precision", "no"),
+    options = {"seed": vae_options.get("seed", 0), "mixed_precision": vae_options.get("mixed_precision", "auto"),
                "resume_from_checkpoint": resume and _diffusion_resume(training), **(diffusion_options or {})}
     diffusion_config = DiffusionTrainingConfig(vae_dir=str(training), output_dir=str(out_dir),
                                                condition_columns=condition_columns, max_steps=diffusion_steps,
@@ -58,7 +59,13 @@ def fit_pipeline(
         data.to_parquet(path)
     frame = load_training_table(vae_config)
     check_training_table(frame, condition_columns, vae_config.target)
-    pipe = train_diffusion(diffusion_config, train_vae(vae_config, frame))
+    started = time.time()
+    trained = train_vae(vae_config, frame)
+    budget = parse_duration(vae_config.time_budget)
+    if budget is not None and diffusion_config.max_seconds is None:  # stage 2 gets its share and what stage 1 left
+        left = started + budget * (STAGE1_SHARE + STAGE2_SHARE) - time.time()
+        diffusion_config.max_seconds = max(budget * STAGE2_SHARE, left)
+    pipe = train_diffusion(diffusion_config, trained)
     if not keep_checkpoints:
         for name in RESUMABLE_STATE:
             shutil.rmtree(training / name, ignore_errors=True)

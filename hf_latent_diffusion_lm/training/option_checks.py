@@ -9,8 +9,9 @@ import math
 from ..data.table_loading import read_options_from_json
 from ..pretrained import resolve_preset
 from .config_flags import DIFFUSION_FLAGS, VAE_FLAGS, FlagNames
+from .time_budget import parse_duration
 
-MIXED_PRECISION = ("no", "fp16", "bf16")  # accelerate's choices
+MIXED_PRECISION = ("auto", "no", "fp16", "bf16")  # accelerate's choices, and "auto" (see .time_budget)
 
 MIN_ROWS = 2  # the latent statistics (a standard deviation) and a validation split need two rows
 
@@ -49,7 +50,13 @@ def check_vae_options(config) -> None:
         config.max_steps = preset.vae_steps
     _check_positive_integers(config, ("max_steps", "batch_size", "gradient_accumulation_steps", "eval_every",
                                       "checkpoint_every", "checkpoints_total_limit", "max_length", "max_rows", "latent_dim",
-                                      "num_soft_tokens", "patience"), VAE_FLAGS)
+                                      "num_soft_tokens", "patience", "decoder_layers", "field_warmup_batch_size"),
+                              VAE_FLAGS)
+    if isinstance(config.field_warmup_steps, bool) or not isinstance(config.field_warmup_steps, int) \
+            or config.field_warmup_steps < 0:
+        raise ValueError(f"{_flag('field_warmup_steps', VAE_FLAGS)} must be a non-negative integer, got "
+                         f"{config.field_warmup_steps!r}.")
+    parse_duration(config.time_budget)
     _check_positive_numbers(config, ("learning_rate", "max_beta", "min_beta", "beta_factor"), VAE_FLAGS)
     _check_choices(config, VAE_FLAGS)
     if not 0 <= config.validation_fraction < 1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -17,6 +18,9 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..data import TableSchema, build_record_dataset, collate_records, read_table
+from ..data.field_codes import FieldCodec
+from ..data.record_fields import FieldInputs
+from ..data.record_tensors import RecordTensors
 from ..data.json_lines import read_json_records
 from ..data.json_record_schema import JsonRecordSchema
 from ..data.record_format import RECORD_FORMATS
@@ -30,10 +34,11 @@ from ..pretrained import PRESETS
 from .beta_schedule import BetaDecision, DecreasingBetaSchedule
 from .checkpointing import (read_extra_tensors, read_training_state, resolve_checkpoint, save_atomically,
                             save_pretrained_atomically, write_json_atomically)
-from .components import VAEComponents, build_vae_components, load_decoder_side
-from .field_accuracy import TRAINING_SUMMARY, reconstruction_accuracy
+from .components import VAEComponents, build_vae, load_decoder_side
+from .field_accuracy import TRAINING_SUMMARY, compare_records, reconstruction_accuracy
 from .loss_log import open_loss_log
 from .option_checks import MIXED_PRECISION, check_vae_options
+from .time_budget import STAGE1_SHARE, Deadline, parse_duration, resolve_mixed_precision
 
 
 def option(default, help: str, **metadata):
@@ -56,8 +61,17 @@ class VAETrainingConfig:
     encoder: str | None = option(None, "encoder path or Hub id ('scratch': a small encoder over decoder tokens)")
     decoder: str | None = option(None, "frozen causal LM path or Hub id")
     decoder_gguf_file: str | None = option(None, "GGUF file inside --decoder")
-    injection_method: str = option("soft_prompt", "how the latent reaches the frozen LM",
-                                   choices=INJECTION_METHODS)
+    injection_method: str = option("auto", "how the latent reaches the frozen LM ('auto': 'field' for tables, "
+                                   "'soft_prompt' for nested records)", choices=("auto", *INJECTION_METHODS))
+    decoder_layers: int | None = option(None, "keep only the decoder's first K transformer layers (None: all); the "
+                                        "pipeline's decoder reference records K")
+    field_warmup_steps: int = option(1000, "'field' injection: steps that train the encoder and the injector's own "
+                                     "logits alone (no LM step, so about 0.1 s each) before the LM joins")
+    field_warmup_batch_size: int = option(512, "'field' injection: records per warm-up step")
+    field_warmup_learning_rate: float = option(2e-3, "'field' injection: warm-up AdamW learning rate")
+    time_budget: str | None = option(None, "wall-clock budget of the whole fit, e.g. 60m or 1h: stage 1 stops at "
+                                     f"{int(STAGE1_SHARE * 100)}% of it (keeping its best checkpoint), stage 2 "
+                                     "trains in the rest")
     latent_dim: int | None = option(None, "size of the latent (None: the preset's)")
     num_soft_tokens: int | None = option(None, "decoder positions the latent is injected into (None: the preset's)")
     record_format: str = option("keyed", "how records are written: 'keyed' ({age: 39, sex: Male}) or 'compact' "
@@ -77,6 +91,7 @@ class VAETrainingConfig:
     schema: str | None = option(None, "a JSON Schema file the (nested JSON Lines) records follow (None: inferred)")
     max_length: int = option(512, "longest record in decoder tokens")
     validation_fraction: float = option(0.1, "share of rows held out to pick the best VAE")
+    validation_rows: int = option(256, "held-out records scored at each evaluation (a fixed sample of the split)")
     batch_size: int = option(16, "records per optimizer step (all processes together)")
     gradient_accumulation_steps: int = option(1, "batches accumulated per optimizer step")
     learning_rate: float = option(1e-3, "VAE AdamW learning rate")
@@ -90,7 +105,8 @@ class VAETrainingConfig:
     patience: int = option(3, "evaluations without improvement before beta decreases")
     min_delta: float = option(0.0, "a validation gain (nats/token) smaller than this counts as no improvement")
     sample_posterior: bool = option(True, "sample z from the posterior in training (else its mean)")
-    mixed_precision: str = option("no", "mixed precision", choices=MIXED_PRECISION)
+    mixed_precision: str = option("auto", "mixed precision ('auto': bf16 where the GPU or CPU supports it, e.g. "
+                                  "avx512_bf16, else no)", choices=MIXED_PRECISION)
     seed: int = option(0, "random seed")
     resume_from_checkpoint: str | None = option(None, "'latest' or a checkpoint folder to continue from")
 
@@ -99,7 +115,9 @@ class VAETrainingConfig:
 
 
 LOG_COLUMNS = ["step", "loss", "reconstruction_per_token", "kl", "beta", "val_reconstruction_per_token", "decision",
-               "field_accuracy", "record_accuracy"]
+               "field_accuracy", "record_accuracy", "val_other_latent_per_token", "most_common_accuracy", "latent_gain",
+               "latent_spread", "posterior_noise", "dims_spread_over_noise", "seconds"]
+FIELD_POSITIONS = 12  # token positions within a field the field injector tells apart (Adult's longest value: 7)
 
 
 class TrainingProgress:
@@ -130,9 +148,9 @@ class TrainedVAE:
         """Stage 1's result read back from its ``output_dir`` (when stage 2 runs on its own)."""
         directory = Path(directory)
         config = VAETrainingConfig(**json.loads((directory / "training_config.json").read_text()))
-        side = load_decoder_side(config.preset, config.encoder, config.decoder, config.decoder_gguf_file, config.seed)
-        side.decoder = load_decoder_adapter(side.decoder, directory)
         vae = LatentVAEModel.from_pretrained(directory / "vae")
+        side = decoder_side(config, vae.config.injection_method)
+        side.decoder = load_decoder_adapter(side.decoder, directory)
         return cls(VAEComponents(vae, side), load_schema(directory / "schema.json"),
                    load_training_table(config), config)
 
@@ -157,42 +175,121 @@ def load_training_table(config: VAETrainingConfig):
     return frame
 
 
-def vae_components(config: VAETrainingConfig) -> VAEComponents:
-    """A fresh VAE and the frozen decoder side that ``config`` names."""
-    return build_vae_components(config.preset, config.encoder, config.decoder, config.decoder_gguf_file,
-                                config.injection_method, config.latent_dim, config.num_soft_tokens, config.seed)
+def injection_method(config: VAETrainingConfig, schema) -> str:
+    """The injection method ``config`` asks for, ``"auto"`` resolved: per field for tables, a soft prompt for nested
+    records (whose fields vary from record to record)."""
+    if config.injection_method == "auto":
+        return "field" if isinstance(schema, TableSchema) else "soft_prompt"
+    if config.injection_method == "field" and not isinstance(schema, TableSchema):
+        raise ValueError("--injection-method field needs a flat table; nested JSON records use soft_prompt, memory "
+                         "or embedding.")
+    return config.injection_method
 
 
-def record_loaders(config: VAETrainingConfig, side, frame, schema):
-    """Training and (when the split has one) validation loaders of tokenised records, and the validation texts
-    (the training texts without a validation split)."""
-    datasets = build_record_dataset(frame, schema, side.tokenizer, side.encoder_tokenizer,
-                                    max_length=config.max_length, validation_fraction=config.validation_fraction,
-                                    seed=config.seed)
-    columns = ["input_ids", "encoder_input_ids"]
-    collate = partial(collate_records, tokenizer=side.tokenizer, encoder_tokenizer=side.encoder_tokenizer)
-    train = DataLoader(datasets["train"].select_columns(columns), batch_size=config.batch_size, shuffle=True,
-                       collate_fn=collate, generator=torch.Generator().manual_seed(config.seed))
-    validation = None
-    if "validation" in datasets:
-        validation = DataLoader(datasets["validation"].select_columns(columns), batch_size=config.batch_size,
-                                collate_fn=collate)
-    return train, validation, datasets["validation" if validation else "train"]["text"]
+def decoder_side(config: VAETrainingConfig, method: str):
+    """The frozen decoder side ``config`` names (no encoder tokenizer when a table encoder reads field codes)."""
+    encoder = "scratch" if method == "field" else config.encoder
+    return load_decoder_side(config.preset, encoder, config.decoder, config.decoder_gguf_file, config.seed,
+                             config.decoder_layers)
+
+
+def field_options(schema, datasets, max_positions: int) -> dict:
+    """The field injector's config entries: the table's field codes and the tokens its records use."""
+    texts = [text for split in datasets.values() for text in split["text"]]
+    codec = FieldCodec.fit(texts, schema.names, keyed=schema.record_format == "keyed")
+    vocabulary = sorted({token for split in datasets.values() for ids in split["input_ids"] for token in ids})
+    return {"field_codec": codec.to_dict(), "field_vocabulary": vocabulary, "field_positions": max_positions}
+
+
+def record_loaders(config: VAETrainingConfig, side, datasets, vae):
+    """Training and (when the split has one) validation loaders of tokenised records (the validation loader over a
+    fixed sample of ``validation_rows``), and the validation texts (the training texts without a split)."""
+    generator = torch.Generator().manual_seed(config.seed)
+    validation_split = datasets.get("validation")
+    if validation_split is not None and len(validation_split) > config.validation_rows:
+        validation_split = validation_split.select(range(config.validation_rows))
+    if vae.config.injection_method == "field":
+        fields = FieldInputs(side.tokenizer, len(vae.config.field_codec["fields"]), vae.config.field_positions,
+                             vae.encoder.codec if vae.reads_fields else None)
+        train = DataLoader(RecordTensors.of(datasets["train"], side.tokenizer, fields), batch_size=config.batch_size,
+                           shuffle=True, collate_fn=RecordTensors.collate, generator=generator)
+        validation = validation_split and DataLoader(RecordTensors.of(validation_split, side.tokenizer, fields),
+                                                     batch_size=config.batch_size, collate_fn=RecordTensors.collate)
+    else:
+        columns = ["input_ids", "encoder_input_ids"]
+        collate = partial(collate_records, tokenizer=side.tokenizer, encoder_tokenizer=side.encoder_tokenizer)
+        train = DataLoader(datasets["train"].select_columns(columns), batch_size=config.batch_size, shuffle=True,
+                           collate_fn=collate, generator=generator)
+        validation = validation_split and DataLoader(validation_split.select_columns(columns),
+                                                     batch_size=config.batch_size, collate_fn=collate)
+    return train, validation, (validation_split or datasets["train"])["text"]
+
+
+def warm_up_fields(config: VAETrainingConfig, vae, train_loader, accelerator, deadline: Deadline) -> None:
+    """Train the encoder and the field injector's own logits alone, no LM step: ``z`` learns to carry every field
+    (at about 0.1 s a step on a CPU) before the frozen LM is asked to read it."""
+    dataset = train_loader.dataset
+    loader = DataLoader(dataset, batch_size=min(config.field_warmup_batch_size, len(dataset)), shuffle=True,
+                        collate_fn=RecordTensors.collate, generator=torch.Generator().manual_seed(config.seed + 1))
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=config.field_warmup_learning_rate)
+    model = accelerator.unwrap_model(vae)
+    bar = tqdm(total=config.field_warmup_steps, desc="VAE warm-up (fields)", disable=not accelerator.is_main_process)
+    step = 0
+    while step < config.field_warmup_steps and not deadline.passed():
+        for batch in loader:
+            batch = {key: value.to(accelerator.device) for key, value in batch.items()}
+            with accelerator.autocast():
+                out = model(**batch, decoder=None, beta=config.min_beta)
+            out.loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(fields=f"{out.reconstruction_per_token.item():.3f}", kl=f"{out.kl.item():.0f}")
+            if step >= config.field_warmup_steps or deadline.passed():
+                break
+    bar.close()
+
+
+def encoder_inputs(vae, batch: dict) -> dict:
+    """The entries of ``batch`` the VAE's encoder reads (field codes for a table encoder, else tokens)."""
+    keys = ("field_indices", "field_scalars") if vae.reads_fields else ("encoder_input_ids", "encoder_attention_mask")
+    return {key: batch[key] for key in keys}
 
 
 @torch.no_grad()
-def validation_reconstruction(vae, decoder, loader, accelerator) -> float:
-    """Token-weighted reconstruction NLL from the posterior means (no sampling noise)."""
-    vae.eval()
-    total, count = torch.zeros((), device=accelerator.device), torch.zeros((), device=accelerator.device)
+def validation_reconstruction(vae, decoder, loader, accelerator) -> tuple[float, float]:
+    """Token-weighted reconstruction NLL from the posterior means (no sampling noise), under each record's own
+    latent and under another record's (the next one's in the batch): the gap is what the latent carries."""
+    model = accelerator.unwrap_model(vae).eval()
+    totals, count = torch.zeros(2, device=accelerator.device), torch.zeros((), device=accelerator.device)
     for batch in loader:
         batch = {k: v.to(accelerator.device) for k, v in batch.items()}
         tokens = batch["attention_mask"][:, 1:].sum()
-        output = vae(**batch, decoder=decoder, sample_posterior=False)
-        total += output.reconstruction_per_token * tokens
+        with accelerator.autocast():
+            mu, _ = model.encode(**encoder_inputs(model, batch))
+            for index, z in enumerate((mu, mu.roll(1, dims=0))):
+                totals[index] += model.reconstruction_nll(decoder, z, batch["input_ids"], batch["attention_mask"],
+                                                          "mean", batch.get("field_positions")) * tokens
         count += tokens
-    vae.train()
-    return (total / count).item()
+    model.train()
+    own, other = (totals / count).tolist()
+    return own, other
+
+
+def most_common_accuracy(schema, train_texts, texts) -> float | None:
+    """The field accuracy of writing each column's most common training value for every record of ``texts``: the
+    baseline a latent must beat (a decoder that ignores its latent scores about this)."""
+    if not isinstance(schema, TableSchema):
+        return None
+    rows = [schema.parse(text) for text in train_texts]
+    mode = {}
+    for name in schema.names:
+        counts = Counter(repr(row[name]) for row in rows)
+        best = counts.most_common(1)[0][0]
+        mode[name] = next(row[name] for row in rows if repr(row[name]) == best)
+    sources = [schema.parse(text) for text in texts]
+    return compare_records(schema, sources, [mode] * len(sources)).field_accuracy
 
 
 def training_schema(config: VAETrainingConfig, frame):
@@ -215,6 +312,23 @@ def field_accuracy_rows(config: VAETrainingConfig, schema) -> int:
     return 32 if config.preset == "tiny" else 200
 
 
+def latent_spread(vae, loader, device) -> dict:
+    """How far apart the posterior means of held-out rows are, against the posterior's own noise: the latent can
+    only carry a row when its mean moves with the row by more than the noise it is sampled with (a collapsed
+    posterior gives every row the same mean)."""
+    means, noise = [], []
+    with torch.no_grad():
+        for batch in loader:
+            batch = {key: value.to(device) for key, value in batch.items()}
+            keys = ("field_indices", "field_scalars") if vae.reads_fields else ("encoder_input_ids", "encoder_attention_mask")
+            mu, logvar = vae.encode(**{key: batch[key] for key in keys})
+            means.append(mu.float())
+            noise.append((0.5 * logvar.float()).exp())
+    spread, sigma = torch.cat(means).std(0), torch.cat(noise).mean(0)
+    return {"latent_spread": spread.mean().item(), "posterior_noise": sigma.mean().item(),
+            "dims_spread_over_noise": (spread > sigma).float().mean().item()}
+
+
 def train_vae(config: VAETrainingConfig, frame=None) -> TrainedVAE:
     """Train stage 1 and save ``output_dir/vae`` (best checkpoint), ``schema.json`` and ``training_config.json``.
 
@@ -223,24 +337,35 @@ def train_vae(config: VAETrainingConfig, frame=None) -> TrainedVAE:
     table, so that stage 2 can go on in memory.
     """
     output = Path(config.output_dir)
+    started = time.time()
+    deadline = Deadline.share(parse_duration(config.time_budget), STAGE1_SHARE, started)
     accelerator = Accelerator(
-        mixed_precision=config.mixed_precision,
+        mixed_precision=resolve_mixed_precision(config.mixed_precision),
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         dataloader_config=DataLoaderConfiguration(split_batches=True, use_seedable_sampler=True),
     )
     set_seed(config.seed)
     frame = load_training_table(config) if frame is None else frame
     schema = training_schema(config, frame)
-    components = vae_components(config)
-    vae, side = components.vae, components.side
+    method = injection_method(config, schema)
+    side = decoder_side(config, method)
+    datasets = build_record_dataset(frame, schema, side.tokenizer, side.encoder_tokenizer,
+                                    max_length=config.max_length, validation_fraction=config.validation_fraction,
+                                    seed=config.seed)
+    vae = build_vae(side, config.preset, config.encoder, method, config.latent_dim, config.num_soft_tokens,
+                    config.seed, field_options(schema, datasets, FIELD_POSITIONS) if method == "field" else None)
+    if accelerator.is_main_process:
+        accelerator.print(f"Stage 1: {method} injection, decoder {side.reference.describe()}, mixed precision "
+                          f"{accelerator.mixed_precision}" + (f", budget {config.time_budget}" if config.time_budget else ""))
     trainable = list(vae.parameters())
     if config.decoder_lora_rank:
         side.decoder = add_decoder_lora(side.decoder, config.decoder_lora_rank)
         trainable += adapter_parameters(side.decoder)
     decoder = side.decoder
-    train_loader, validation_loader, validation_texts = record_loaders(config, side, frame, schema)
+    train_loader, validation_loader, validation_texts = record_loaders(config, side, datasets, vae)
     accuracy_texts = validation_texts[:field_accuracy_rows(config, schema)]
-    lengths = [len(ids) for ids in train_loader.dataset["input_ids"]]
+    baseline = most_common_accuracy(schema, datasets["train"]["text"], accuracy_texts) if accuracy_texts else None
+    lengths = [len(ids) for ids in datasets["train"]["input_ids"]]
     if accelerator.is_main_process:
         output.mkdir(parents=True, exist_ok=True)
         schema.save(output / "schema.json")
@@ -272,15 +397,20 @@ def train_vae(config: VAETrainingConfig, frame=None) -> TrainedVAE:
         save_atomically(accelerator, output / "checkpoints", progress.step, config.checkpoints_total_limit,
                         {"progress": progress.state_dict(), "beta_schedule": schedule.state_dict()}, adapter)
 
-    def keep_best(value: float, accuracy) -> None:
+    def keep_best(row: dict, accuracy) -> None:
         save_pretrained_atomically(model, best_dir)
         save_decoder_adapter(decoder, output)
+        measured = {key: row[key] for key in ("val_reconstruction_per_token", "val_other_latent_per_token",
+                                              "most_common_accuracy", "latent_gain", "latent_spread",
+                                              "posterior_noise", "dims_spread_over_noise") if row[key] != ""}
         write_json_atomically(output / TRAINING_SUMMARY, {
-            "step": progress.step, "beta": schedule.beta, "val_reconstruction_per_token": value,
-            "tokens_per_record": sum(lengths) / len(lengths), **(accuracy.to_dict() if accuracy else {})})
+            "step": progress.step, "beta": schedule.beta, "tokens_per_record": sum(lengths) / len(lengths),
+            **measured, **(accuracy.to_dict() if accuracy else {})})
 
+    if method == "field" and not config.resume_from_checkpoint:
+        warm_up_fields(config, vae, train_loader, accelerator, deadline)
     vae.train()
-    started = time.process_time()
+    cpu_started = time.process_time()
     bar = tqdm(total=config.max_steps, initial=progress.step, desc="VAE", disable=not accelerator.is_main_process)
     stop = False
     while progress.step < config.max_steps and not stop:
@@ -300,18 +430,27 @@ def train_vae(config: VAETrainingConfig, frame=None) -> TrainedVAE:
             bar.update(1)
             bar.set_postfix(recon=f"{out.reconstruction_per_token.item():.3f}", kl=f"{out.kl.item():.1f}",
                             beta=f"{schedule.beta:.2g}")
-            row = [progress.step, out.loss.item(), out.reconstruction_per_token.item(), out.kl.item(), schedule.beta,
-                   "", "", "", ""]
-            out_of_time = config.max_cpu_seconds and time.process_time() - started >= config.max_cpu_seconds
+            row = dict.fromkeys(LOG_COLUMNS, "")
+            row.update(step=progress.step, loss=out.loss.item(), reconstruction_per_token=out.reconstruction_per_token.item(),
+                       kl=out.kl.item(), beta=schedule.beta, seconds=round(time.time() - started, 1))
+            out_of_time = deadline.passed() or (
+                config.max_cpu_seconds and time.process_time() - cpu_started >= config.max_cpu_seconds)
             if progress.step % config.eval_every == 0 or progress.step == config.max_steps or out_of_time:
-                value = validation_reconstruction(vae, decoder, validation_loader or train_loader, accelerator)
+                value, other = validation_reconstruction(vae, decoder, validation_loader or train_loader, accelerator)
                 accuracy = reconstruction_accuracy(model, decoder, side.tokenizer, side.encoder_tokenizer,
                                                    schema, accuracy_texts) if accuracy_texts else None
                 decision = schedule.step(value, accuracy.field_accuracy if accuracy else None)
-                row[5:] = [value, decision.value, *(([accuracy.field_accuracy, accuracy.record_accuracy]
-                                                     if accuracy else ["", ""]))]
+                row.update(val_reconstruction_per_token=value, val_other_latent_per_token=other,
+                           decision=decision.value, most_common_accuracy=baseline if baseline is not None else "",
+                           **latent_spread(model, validation_loader or train_loader, accelerator.device))
+                if accuracy:
+                    row.update(field_accuracy=accuracy.field_accuracy, record_accuracy=accuracy.record_accuracy,
+                               latent_gain=accuracy.field_accuracy - baseline if baseline is not None else "")
+                    accelerator.print(f"step {progress.step}: {accuracy.summary()}; most-common baseline "
+                                      f"{baseline:.1%}; NLL own latent {value:.3f}, another row's {other:.3f} "
+                                      "nats/token" if baseline is not None else "")
                 if decision is BetaDecision.IMPROVED and accelerator.is_main_process:
-                    keep_best(value, accuracy)
+                    keep_best(row, accuracy)
                 accelerator.wait_for_everyone()
                 if decision is BetaDecision.DECREASE and best_dir.exists():
                     model.load_state_dict(LatentVAEModel.from_pretrained(best_dir).state_dict())
@@ -319,7 +458,7 @@ def train_vae(config: VAETrainingConfig, frame=None) -> TrainedVAE:
                         restore_decoder_adapter(decoder, output)
                 stop = decision is BetaDecision.STOP or bool(out_of_time)
             if writer:
-                writer.writerow(row)
+                writer.writerow([row[column] for column in LOG_COLUMNS])
                 log.flush()
             if progress.step % config.checkpoint_every == 0:
                 checkpoint_now()

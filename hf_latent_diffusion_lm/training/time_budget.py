@@ -1,0 +1,63 @@
+"""A fit's wall-clock budget (``ldlm fit --time-budget 60m``), shared out between the stages, and the mixed
+precision a machine trains fastest in."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+import torch
+
+# Shares of the budget: stage 1 (warm-up included) gets most; stage 2 trains an MLP on a few hundred numbers a row.
+STAGE1_SHARE, STAGE2_SHARE = 0.8, 0.15
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(text: str | float | int | None) -> float | None:
+    """Seconds in ``"90s"``, ``"45m"``, ``"1.5h"`` or a bare number of seconds; ``None`` stays ``None``."""
+    if text is None or isinstance(text, (int, float)):
+        return None if text is None else float(text)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(text))
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"time_budget (--time-budget) must be a positive duration such as 90s, 45m or 1h, "
+                         f"got {text!r}.")
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+@dataclass
+class Deadline:
+    """When a stage must stop (``None``: no budget)."""
+
+    at: float | None
+
+    @classmethod
+    def share(cls, budget_seconds: float | None, share: float, started: float | None = None) -> "Deadline":
+        if budget_seconds is None:
+            return cls(None)
+        return cls((started or time.time()) + budget_seconds * share)
+
+    def passed(self) -> bool:
+        return self.at is not None and time.time() >= self.at
+
+    def left(self) -> float | None:
+        return None if self.at is None else max(0.0, self.at - time.time())
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (avx512_bf16 or AMX), where bf16 steps run ~2-3x faster."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            flags = info.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_mixed_precision(value: str) -> str:
+    """``"auto"``: ``bf16`` on a GPU or CPU that supports it, else ``no``; other values unchanged."""
+    if value != "auto":
+        return value
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "no"
+    return "bf16" if cpu_has_bf16() else "no"

@@ -216,7 +216,8 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
         if decoder is not None:
             inputs = self.injector.decoder_inputs(decoder, z, input_ids, attention_mask, field_positions)
             hidden = decoder.get_decoder()(**inputs, use_cache=False).last_hidden_state[:, :-1]
-        targets = torch.searchsorted(self.injector.vocabulary, input_ids[:, 1:]).clamp(max=len(self.injector.vocabulary) - 1)
+        targets = torch.searchsorted(self.injector.vocabulary, input_ids[:, 1:].contiguous())
+        targets = targets.clamp(max=len(self.injector.vocabulary) - 1)
         known = self.injector.vocabulary[targets] == input_ids[:, 1:]
         return self.injector.vocabulary_logits(decoder, hidden, states), targets.masked_fill(~known, -100)
 

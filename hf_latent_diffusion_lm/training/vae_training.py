@@ -117,6 +117,7 @@ class VAETrainingConfig:
 LOG_COLUMNS = ["step", "loss", "reconstruction_per_token", "kl", "beta", "val_reconstruction_per_token", "decision",
                "field_accuracy", "record_accuracy", "val_other_latent_per_token", "most_common_accuracy", "latent_gain",
                "latent_spread", "posterior_noise", "dims_spread_over_noise", "seconds"]
+WARMUP_SHARE = 0.3  # of stage 1's time budget, at most, for the field warm-up (the LM must still learn to read z)
 FIELD_POSITIONS = 12  # token positions within a field the field injector tells apart (Adult's longest value: 7)
 
 
@@ -238,8 +239,7 @@ def warm_up_fields(config: VAETrainingConfig, vae, train_loader, accelerator, de
     while step < config.field_warmup_steps and not deadline.passed():
         for batch in loader:
             batch = {key: value.to(accelerator.device) for key, value in batch.items()}
-            with accelerator.autocast():
-                out = model(**batch, decoder=None, beta=config.min_beta)
+            out = model(**batch, decoder=None, beta=config.min_beta)  # fp32: its small matmuls gain nothing from bf16
             out.loss.backward()
             optimizer.step()
             optimizer.zero_grad()
@@ -408,7 +408,8 @@ def train_vae(config: VAETrainingConfig, frame=None) -> TrainedVAE:
             **measured, **(accuracy.to_dict() if accuracy else {})})
 
     if method == "field" and not config.resume_from_checkpoint:
-        warm_up_fields(config, vae, train_loader, accelerator, deadline)
+        warm_up = Deadline.share(parse_duration(config.time_budget), STAGE1_SHARE * WARMUP_SHARE, started)
+        warm_up_fields(config, vae, train_loader, accelerator, warm_up)
     vae.train()
     cpu_started = time.process_time()
     bar = tqdm(total=config.max_steps, initial=progress.step, desc="VAE", disable=not accelerator.is_main_process)

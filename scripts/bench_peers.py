@@ -1,0 +1,146 @@
+#!/usr/bin/env python
+"""Peer generators (SDV's GaussianCopula, CTGAN, TVAE) on UCI Adult, so our numbers sit beside theirs measured the
+same way: same official train/test files, same reading, a fixed wall-clock fitting budget, and the synthetic CSV
+then scored by `ldlm evaluate` like any other generator's output.
+
+Runs in a separate environment with torch, sdv and ctgan (written against sdv 2.0.0 and ctgan 0.12.1), not this
+package, which is why Adult is read inline here, replicating hf_latent_diffusion_lm.benchmark_data.load_adult:
+", " separators, "?" kept as a category, the test file's junk first line skipped, the labels' trailing "." removed:
+
+    python -m venv /tmp/peers-venv && /tmp/peers-venv/bin/pip install torch  # a CPU build
+    /tmp/peers-venv/bin/pip install sdv ctgan pandas
+    /tmp/peers-venv/bin/python scripts/bench_peers.py --model tvae --time-budget-minutes 8 --num-samples 2000 \\
+        --out /tmp/peers/tvae.csv
+
+CTGAN/TVAE: one timed epoch picks the number of epochs that ends the fit within the budget (the fixed cost of
+ctgan's per-column mode-specific normalization is timed apart from the epoch); the epoch loop also stops at the
+deadline, since on a shared machine later epochs can run slower than the probe's (it prints the epochs run).
+GaussianCopula has no epochs; the budget is only checked. Prints `fit_seconds: X` (all fitting, the probe
+included) and `sample_rows_per_s: Y`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ADULT_COLUMNS = [
+    "age", "workclass", "fnlwgt", "education", "education-num", "marital-status", "occupation", "relationship",
+    "race", "sex", "capital-gain", "capital-loss", "hours-per-week", "native-country", "income",
+]
+ADULT_NUMERICAL = ["age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week"]
+
+
+def read_adult(path: Path, skip_first_line: bool) -> pd.DataFrame:
+    frame = pd.read_csv(path, header=None, names=ADULT_COLUMNS, skipinitialspace=True,
+                        skiprows=1 if skip_first_line else 0, na_filter=False, dtype=str)
+    frame[ADULT_NUMERICAL] = frame[ADULT_NUMERICAL].astype("int64")
+    frame["income"] = frame["income"].str.rstrip(".")
+    return frame
+
+
+def make_synthesizer(model: str, epochs: int = 1):
+    from sdv.metadata import Metadata
+    from sdv.single_table import CTGANSynthesizer, GaussianCopulaSynthesizer, TVAESynthesizer
+
+    columns = {name: {"sdtype": "numerical" if name in ADULT_NUMERICAL else "categorical"} for name in ADULT_COLUMNS}
+    metadata = Metadata.load_from_dict({"columns": columns}, single_table_name="adult")
+    if model == "gaussian_copula":
+        return GaussianCopulaSynthesizer(metadata)
+    cls = CTGANSynthesizer if model == "ctgan" else TVAESynthesizer
+    return cls(metadata, epochs=epochs, enable_gpu=False)
+
+
+def instrument_ctgan(state: dict) -> None:
+    """Time ctgan's DataTransformer (fit + transform: the per-fit cost that does not grow with epochs), and make the
+    epoch loop stop at state["deadline"]: an epoch starts only if the mean epoch so far still fits. Without it a
+    machine that slows down after the probe (a neighbour's job) overruns the budget; CTGAN and TVAE have no learning
+    rate schedule, so stopping early is the same as having asked for fewer epochs."""
+    import ctgan.synthesizers.ctgan as ctgan_module
+    import ctgan.synthesizers.tvae as tvae_module
+
+    class TimedTransformer(ctgan_module.DataTransformer):
+        def fit(self, *args, **kwargs):
+            start = time.perf_counter()
+            super().fit(*args, **kwargs)
+            state["transformer"] += time.perf_counter() - start
+
+        def transform(self, *args, **kwargs):
+            start = time.perf_counter()
+            result = super().transform(*args, **kwargs)
+            state["transformer"] += time.perf_counter() - start
+            return result
+
+    def epochs_until_deadline(epochs, disable=True):
+        start, state["epochs_run"] = time.perf_counter(), 0
+        for epoch in epochs:
+            mean_epoch = (time.perf_counter() - start) / epoch if epoch else state["epoch_s"]
+            if time.perf_counter() + mean_epoch > state["deadline"]:
+                return
+            yield epoch
+            state["epochs_run"] = epoch + 1
+
+    ctgan_module.DataTransformer = tvae_module.DataTransformer = TimedTransformer
+    ctgan_module.tqdm = tvae_module.tqdm = epochs_until_deadline
+
+
+def fit_within_budget(model: str, train: pd.DataFrame, budget_s: float):
+    train = {"adult": train}  # SDV 2 takes and returns tables by name
+    start = time.perf_counter()
+    if model == "gaussian_copula":
+        synthesizer = make_synthesizer(model)
+        synthesizer.fit(train)
+    else:
+        state = {"transformer": 0.0, "epoch_s": 0.0, "deadline": math.inf}
+        instrument_ctgan(state)
+        probe = make_synthesizer(model, epochs=1)
+        processed = probe.preprocess(train)
+        preprocess_s = time.perf_counter() - start
+        fit_start = time.perf_counter()
+        probe.fit_processed_data(processed)
+        state["epoch_s"] = epoch_s = time.perf_counter() - fit_start - state["transformer"]
+        fixed_s = preprocess_s + state["transformer"]
+        remaining = budget_s - (time.perf_counter() - start)
+        epochs = max(1, math.floor((0.97 * remaining - fixed_s) / epoch_s))
+        print(f"probe: fixed cost {fixed_s:.1f}s, one epoch {epoch_s:.1f}s, {remaining:.0f}s of budget left -> "
+              f"epochs: {epochs}", flush=True)
+        state["deadline"] = start + budget_s
+        synthesizer = make_synthesizer(model, epochs=epochs)
+        synthesizer.fit(train)
+        print(f"epochs run: {state['epochs_run']} of {epochs}", flush=True)
+    fit_s = time.perf_counter() - start
+    if fit_s > budget_s:
+        print(f"warning: the fit took {fit_s:.0f}s, over the {budget_s:.0f}s budget", flush=True)
+    return synthesizer, fit_s
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default="../shared/data")
+    parser.add_argument("--model", choices=["gaussian_copula", "ctgan", "tvae"], required=True)
+    parser.add_argument("--time-budget-minutes", type=float, default=5.0)
+    parser.add_argument("--num-samples", type=int, default=2000)
+    parser.add_argument("--out", required=True, help="CSV of the synthetic rows")
+    args = parser.parse_args(argv)
+
+    train = read_adult(Path(args.data_dir) / "adult" / "adult.data", skip_first_line=False)
+    print(f"adult train: {len(train)} rows; model: {args.model}; budget: {args.time_budget_minutes} min", flush=True)
+    synthesizer, fit_s = fit_within_budget(args.model, train, 60.0 * args.time_budget_minutes)
+
+    start = time.perf_counter()
+    synthetic = synthesizer.sample(num_rows=args.num_samples)["adult"]
+    sample_s = time.perf_counter() - start
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    synthetic[ADULT_COLUMNS].to_csv(args.out, index=False)
+    print(f"wrote {len(synthetic)} rows to {args.out}")
+    print(f"fit_seconds: {fit_s:.1f}")
+    print(f"sample_rows_per_s: {len(synthetic) / sample_s:.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

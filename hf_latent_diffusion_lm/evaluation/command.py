@@ -29,8 +29,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--holdout", help="real rows the generator never saw, ideally as many as REAL (the other half "
                         "of a 50/50 split): the Privacy section's DCR share and membership-inference AUC "
                         "(default: --test)")
-    parser.add_argument("--schema", help="a TableSchema JSON file (TableSchema.save) enabling the validity rate; for "
-                                         "nested JSON Lines a JSON Schema (default: inferred from the real records)")
+    parser.add_argument("--schema", help="a TableSchema JSON file (TableSchema.save) for the validity rate; for "
+                                         "nested JSON Lines a JSON Schema (default: inferred from the real records "
+                                         "or table)")
     parser.add_argument("--categorical", default="", help="comma-separated numerical columns to treat as categories")
     parser.add_argument("--out", default="evaluation", help="folder for report.json, report.md and the plots")
     parser.add_argument("--seed", type=int, default=0)
@@ -71,7 +72,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     synthetic = read_table(args.synthetic)
     test = None if args.test is None else read_table(args.test)
     holdout = None if args.holdout is None else read_table(args.holdout)
-    validate = None if args.schema is None else TableSchema.load(args.schema).validate
+    # Without --schema, validity is judged against the schema the real table implies (its columns' kinds, category
+    # sets and ranges): the contract a generator fitted to it should keep.
+    validate = (TableSchema.infer(real) if args.schema is None else TableSchema.load(args.schema)).validate
     categorical = [name.strip() for name in args.categorical.split(",") if name.strip()]
     report = evaluate(real, synthetic, test, target=args.target, task=args.task, holdout=holdout, validate=validate,
                       categorical_columns=categorical, seed=args.seed, n_jobs=args.n_jobs)

@@ -110,7 +110,10 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
         self.post_init()
 
     def _init_weights(self, module):
-        super()._init_weights(module)
+        if module in self._mlp_modules():
+            module.reset_parameters()  # torch's fan-in init: std 0.02 starves MLPs without normalisation layers
+        else:
+            super()._init_weights(module)
         if module is getattr(self, "posterior", None):
             # Start with spread-out means and a narrow posterior: pooled features of similar records differ by
             # little, and unit-variance noise would drown them, teaching the decoder to ignore z (posterior collapse).
@@ -118,6 +121,13 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
             nn.init.constant_(module.bias[self.config.latent_dim :], self.config.initial_logvar)
         if isinstance(getattr(self, "injector", None), FieldInjector) and module is self.injector.embedding:
             nn.init.normal_(module.weight, std=FIELD_EMBEDDING_INIT_STD)
+
+    def _mlp_modules(self) -> set:
+        """The layers of the table encoder and the field injector (plain MLPs and embeddings)."""
+        parts = [getattr(self, "injector", None)] + ([self.encoder] if isinstance(getattr(self, "encoder", None),
+                                                                                   TableEncoder) else [])
+        return {module for part in parts if isinstance(part, (FieldInjector, TableEncoder))
+                for module in part.modules() if isinstance(module, (nn.Linear, nn.Embedding))}
 
     @classmethod
     def from_encoder_pretrained(

@@ -70,7 +70,7 @@ class VAETrainingConfig:
     field_warmup_batch_size: int = option(512, "'field' injection: records per warm-up step")
     field_warmup_learning_rate: float = option(2e-3, "'field' injection: warm-up AdamW learning rate")
     time_budget: str | None = option(None, "wall-clock budget of the whole fit, e.g. 60m or 1h: stage 1 stops at "
-                                     f"{int(STAGE1_SHARE * 100)}% of it (keeping its best checkpoint), stage 2 "
+                                     f"{int(STAGE1_SHARE * 100)}%% of it (keeping its best checkpoint), stage 2 "
                                      "trains in the rest")
     latent_dim: int | None = option(None, "size of the latent (None: the preset's)")
     num_soft_tokens: int | None = option(None, "decoder positions the latent is injected into (None: the preset's)")

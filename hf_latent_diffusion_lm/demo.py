@@ -24,6 +24,7 @@ def demo_data_path() -> Path:
 # The fit's wall-clock budget: a field warm-up of the encoder, then the first 4 layers of SmolLM2 with a LoRA adapter
 # learn to read each field's latent state; sampling and the report take about a minute more.
 TIME_BUDGET = "3m"
+DECODER_LAYERS = 4
 
 
 def run_demo(out_dir: str = "ldlm-demo", preset: str = "small", max_steps: int = 400, num_samples: int = 100,
@@ -42,7 +43,7 @@ def run_demo(out_dir: str = "ldlm-demo", preset: str = "small", max_steps: int =
           f"preset {preset!r}, within {TIME_BUDGET}...")
     pipe = fit_pipeline(data, out / "model", preset=preset, read_options=READ_OPTIONS, columns=DEMO_COLUMNS,
                         target="income", max_steps=max_steps, batch_size=16, time_budget=TIME_BUDGET,
-                        decoder_layers=4, decoder_lora_rank=16, record_format="compact", max_beta=0.01,
+                        decoder_layers=None if preset == "tiny" else DECODER_LAYERS, decoder_lora_rank=16, record_format="compact", max_beta=0.01,
                         min_beta=0.001, eval_every=max_steps,  # one evaluation, at the end (or when time is up)
                         checkpoint_every=max_steps, diffusion_steps=diffusion_steps, seed=seed,
                         diffusion_options={"hidden_dim": DENOISER_WIDTH})

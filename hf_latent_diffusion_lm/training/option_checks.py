@@ -48,6 +48,8 @@ def check_vae_options(config) -> None:
     preset = resolve_preset(config.preset)
     if config.max_steps is None:
         config.max_steps = preset.vae_steps
+    if config.field_warmup_steps is None:
+        config.field_warmup_steps = preset.field_warmup_steps
     _check_positive_integers(config, ("max_steps", "batch_size", "gradient_accumulation_steps", "eval_every",
                                       "checkpoint_every", "checkpoints_total_limit", "max_length", "max_rows", "latent_dim",
                                       "num_soft_tokens", "patience", "decoder_layers", "field_warmup_batch_size"),

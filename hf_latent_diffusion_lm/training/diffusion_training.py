@@ -25,7 +25,7 @@ from .checkpointing import (read_training_state, resolve_checkpoint, save_atomic
                             write_json_atomically)
 from .field_accuracy import TRAINING_SUMMARY
 from .option_checks import MIXED_PRECISION, check_diffusion_options
-from .time_budget import Deadline, resolve_mixed_precision
+from .time_budget import UNLIMITED_STEPS, Deadline, resolve_mixed_precision
 from .vae_training import TrainedVAE
 
 
@@ -138,7 +138,7 @@ def fit_denoiser(config: DiffusionTrainingConfig, accelerator, denoiser: LatentD
         model.train()
         return loss.item()
 
-    bar = tqdm(total=config.max_steps, initial=progress["step"], desc="diffusion",
+    bar = tqdm(total=config.max_steps if config.max_steps < UNLIMITED_STEPS else None, initial=progress["step"], desc="diffusion",
                disable=not accelerator.is_main_process)
     deadline = Deadline.share(config.max_seconds, 1.0)
     while progress["step"] < config.max_steps and not deadline.passed():

@@ -11,7 +11,7 @@ from ..data.json_lines import write_json_lines
 from ..pipelines import LatentDiffusionLMPipeline
 from .diffusion_training import DiffusionTrainingConfig, train_diffusion
 from .option_checks import check_training_table
-from .time_budget import STAGE1_SHARE, STAGE2_SHARE, parse_duration
+from .time_budget import STAGE1_SHARE, STAGE2_SHARE, UNLIMITED_STEPS, parse_duration
 from .output_directory import check_output_directory
 from .vae_training import VAETrainingConfig, load_training_table, train_vae
 
@@ -65,6 +65,8 @@ def fit_pipeline(
     if budget is not None and diffusion_config.max_seconds is None:  # stage 2 gets its share and what stage 1 left
         left = started + budget * (STAGE1_SHARE + STAGE2_SHARE) - time.time()
         diffusion_config.max_seconds = max(budget * STAGE2_SHARE, left)
+        if diffusion_steps is None:
+            diffusion_config.max_steps = UNLIMITED_STEPS
     pipe = train_diffusion(diffusion_config, trained)
     if not keep_checkpoints:
         for name in RESUMABLE_STATE:

@@ -9,7 +9,7 @@ import math
 from ..data.table_loading import read_options_from_json
 from ..pretrained import resolve_preset
 from .config_flags import DIFFUSION_FLAGS, VAE_FLAGS, FlagNames
-from .time_budget import parse_duration
+from .time_budget import UNLIMITED_STEPS, parse_duration
 
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")  # accelerate's choices, and "auto" (see .time_budget)
 
@@ -47,7 +47,7 @@ def check_vae_options(config) -> None:
     """Validate a ``VAETrainingConfig`` and fill ``max_steps`` from the preset when it is ``None``."""
     preset = resolve_preset(config.preset)
     if config.max_steps is None:
-        config.max_steps = preset.vae_steps
+        config.max_steps = preset.vae_steps if config.time_budget is None else UNLIMITED_STEPS
     if config.field_warmup_steps is None:
         config.field_warmup_steps = preset.field_warmup_steps
     _check_positive_integers(config, ("max_steps", "batch_size", "gradient_accumulation_steps", "eval_every",

@@ -38,7 +38,7 @@ from .components import VAEComponents, build_vae, load_decoder_side
 from .field_accuracy import TRAINING_SUMMARY, compare_records, reconstruction_accuracy
 from .loss_log import open_loss_log
 from .option_checks import MIXED_PRECISION, check_vae_options
-from .time_budget import STAGE1_SHARE, Deadline, parse_duration, resolve_mixed_precision
+from .time_budget import STAGE1_SHARE, UNLIMITED_STEPS, Deadline, parse_duration, resolve_mixed_precision
 
 
 def option(default, help: str, **metadata):
@@ -413,7 +413,7 @@ def train_vae(config: VAETrainingConfig, frame=None) -> TrainedVAE:
         warm_up_fields(config, vae, train_loader, accelerator, warm_up)
     vae.train()
     cpu_started = time.process_time()
-    bar = tqdm(total=config.max_steps, initial=progress.step, desc="VAE", disable=not accelerator.is_main_process)
+    bar = tqdm(total=config.max_steps if config.max_steps < UNLIMITED_STEPS else None, initial=progress.step, desc="VAE", disable=not accelerator.is_main_process)
     stop = False
     while progress.step < config.max_steps and not stop:
         epoch, skip = divmod(progress.batches_seen, len(train_loader))

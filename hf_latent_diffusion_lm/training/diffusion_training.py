@@ -168,7 +168,8 @@ def fit_denoiser(config: DiffusionTrainingConfig, accelerator, denoiser: LatentD
 
 
 def card_metadata(trained: TrainedVAE, config: DiffusionTrainingConfig, best_loss: float, summary: dict) -> dict:
-    """What the model card says about the data, the training run and stage 1's reconstruction accuracy."""
+    """What the model card says about the data, the training run, stage 1's reconstruction accuracy and the latent's
+    gain (over writing every column's most common value; own latent against another row's)."""
     side, vae_config = trained.components.side, trained.config
     return {
         "data": f"{len(trained.frame)} rows of `{Path(vae_config.data).name}` ({len(trained.schema.names)} columns).",
@@ -180,8 +181,14 @@ def card_metadata(trained: TrainedVAE, config: DiffusionTrainingConfig, best_los
                      "diffusion_steps": config.max_steps, "best_denoiser_loss": round(best_loss, 4),
                      "record_format": getattr(trained.schema, "record_format", "json"),
                      "decoder_lora_rank": vae_config.decoder_lora_rank,
+                     "injection_method": trained.components.vae.config.injection_method,
+                     **({"time_budget": vae_config.time_budget} if vae_config.time_budget else {}),
                      **{f"reconstruction {key.replace('_', ' ')}": f"{summary[key]:.1%}"
-                        for key in ("field_accuracy", "record_accuracy") if key in summary}},
+                        for key in ("field_accuracy", "record_accuracy", "most_common_accuracy", "latent_gain")
+                        if key in summary},
+                     **{f"validation NLL, {name}": f"{summary[key]:.3f} nats/token" for name, key in
+                        (("own latent", "val_reconstruction_per_token"),
+                         ("another row's latent", "val_other_latent_per_token")) if key in summary}},
     }
 
 

@@ -59,7 +59,8 @@ def check_vae_options(config) -> None:
         raise ValueError(f"{_flag('field_warmup_steps', VAE_FLAGS)} must be a non-negative integer, got "
                          f"{config.field_warmup_steps!r}.")
     parse_duration(config.time_budget)
-    _check_positive_numbers(config, ("learning_rate", "max_beta", "min_beta", "beta_factor"), VAE_FLAGS)
+    _check_positive_numbers(config, ("learning_rate", "max_beta", "min_beta", "beta_factor", "max_grad_norm",
+                                     "field_warmup_learning_rate"), VAE_FLAGS)
     _check_choices(config, VAE_FLAGS)
     if not 0 <= config.validation_fraction < 1:
         raise ValueError(f"validation_fraction must be in [0, 1), got {config.validation_fraction!r}.")

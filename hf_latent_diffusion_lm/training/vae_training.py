@@ -96,6 +96,8 @@ class VAETrainingConfig:
     batch_size: int = option(16, "records per optimizer step (all processes together)")
     gradient_accumulation_steps: int = option(1, "batches accumulated per optimizer step")
     learning_rate: float = option(1e-3, "VAE AdamW learning rate")
+    max_grad_norm: float = option(1.0, "gradients are clipped to this norm (as transformers' Trainer does): one "
+                                  "odd batch cannot throw the encoder off")
     max_steps: int | None = option(None, "VAE optimizer steps (None: the preset's)")
     eval_every: int = option(50, "steps between validation evaluations (and beta decisions)")
     checkpoint_every: int = option(100, "steps between resumable checkpoints")
@@ -242,6 +244,7 @@ def warm_up_fields(config: VAETrainingConfig, vae, train_loader, accelerator, de
             batch = {key: value.to(accelerator.device) for key, value in batch.items()}
             out = model(**batch, decoder=None, beta=config.min_beta)  # fp32: its small matmuls gain nothing from bf16
             out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad()
             step += 1
@@ -423,6 +426,8 @@ def train_vae(config: VAETrainingConfig, frame=None) -> TrainedVAE:
             with accelerator.accumulate(vae):
                 out = vae(**batch, decoder=decoder, beta=schedule.beta, sample_posterior=config.sample_posterior)
                 accelerator.backward(out.loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad()
             progress.batches_seen += 1

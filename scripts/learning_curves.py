@@ -57,8 +57,10 @@ def write_outputs(out: Path, found: dict[str, pd.DataFrame]) -> None:
         for _, row in frame.iterrows():
             rows.append({"config": name, "step": int(row["step"]), "minutes": round(row["minutes"], 1),
                          **{key: round(row[key], 4) for key, _ in PANELS if key in row and pd.notna(row[key])}})
-    table = pd.DataFrame(rows)
-    (out / "curves.md").write_text(table.to_markdown(index=False) + "\n")
+    table = pd.DataFrame(rows).fillna("")
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(str(value) for value in row) + " |" for row in table.itertuples(index=False)]
+    (out / "curves.md").write_text("\n".join(lines) + "\n")
     figure = Figure(figsize=(5 * len(PANELS), 4))
     FigureCanvasAgg(figure)
     for index, (key, label) in enumerate(PANELS):
@@ -72,7 +74,7 @@ def write_outputs(out: Path, found: dict[str, pd.DataFrame]) -> None:
     figure.axes[0].legend()
     figure.tight_layout()
     figure.savefig(out / "curves.png", dpi=100)
-    print(table.to_markdown(index=False))
+    print("\n".join(lines))
     print(f"Table: {out / 'curves.md'}; plot: {out / 'curves.png'}")
 
 

@@ -146,12 +146,13 @@ def main() -> None:
     # Sampling: count the sequences generate() produced next to the rows sample() returns.
     # sample() retries until it has n parseable rows and has no time limit, so a generate() call that would end
     # past the deadline raises instead: sample() catches it and returns the rows it has.
-    generated = {"calls": 0, "sequences": 0, "seconds": 0.0}
+    generated = {"calls": 0, "sequences": 0, "seconds": 0.0, "spent": False}
     model_generate = great.model.generate
 
     def counting_generate(*a, **kw):
         pace = generated["seconds"] / max(generated["calls"], 1)
         if time.perf_counter() + pace > deadline:
+            generated["spent"] = True
             raise TimeoutError("sampling budget spent")
         start = time.perf_counter()
         out = model_generate(*a, **kw)
@@ -170,7 +171,7 @@ def main() -> None:
     rows = 0
     while rows < args.num_samples:
         elapsed = time.perf_counter() - sample_start
-        if time.perf_counter() >= deadline:
+        if generated["spent"] or time.perf_counter() >= deadline:
             break
         n = min(args.sample_chunk, args.num_samples - rows)
         chunk_start = time.perf_counter()

@@ -85,7 +85,9 @@ def render_model_card(pipe, repo_id: str | None = None) -> ModelCard:
         card_data, template_str=template.read_text(encoding="utf-8"),
         model_name=extras.get("model_name", "Latent-diffusion LM for synthetic records"),
         repo_id=repo_id or "path/to/this/directory",
-        latent_dim=vae.latent_dim, injection_method=vae.injection_method, num_soft_tokens=vae.num_soft_tokens,
+        latent_dim=vae.latent_dim,
+        injection=("per field, into each token's embedding and logits" if vae.injection_method == "field"
+                   else f"{vae.injection_method}, {vae.num_soft_tokens} positions"),
         decoder=reference.describe(), decoder_fingerprint=reference.fingerprint,
         encoder=encoder, pooling=vae.pooling,
         scheduler=type(pipe.scheduler).__name__,

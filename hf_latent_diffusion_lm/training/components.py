@@ -107,7 +107,8 @@ def build_vae(side: DecoderSide, preset: str = "small", encoder: str | None = No
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if fields is not None:
-            config = LatentVAEConfig.for_decoder(side.decoder.config, encoder_name_or_path="table", **fields,
+            config = LatentVAEConfig.for_decoder(side.decoder.config, encoder_name_or_path="a table encoder of the field values (trained)",
+                                                 **fields,
                                                  **options)
             return LatentVAEModel(config)
         if side.encoder_source is None:

@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     demo.add_argument("--out", default="ldlm-demo", help="where the model, CSV, report and PNG go")
     demo.add_argument("--preset", default="small", choices=["tiny", "small"])
-    demo.add_argument("--max-steps", type=positive_int, default=400, help="VAE optimizer steps (the 3-minute budget "
+    demo.add_argument("--max-steps", type=positive_int, default=400, help="VAE optimizer steps (the 4-minute budget "
                       "usually ends stage 1 first)")
     demo.add_argument("--diffusion-max-steps", type=positive_int, default=1500, help="denoiser optimizer steps")
     demo.add_argument("--num-samples", type=positive_int, default=100)

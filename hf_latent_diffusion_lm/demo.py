@@ -23,7 +23,7 @@ def demo_data_path() -> Path:
 
 # The fit's wall-clock budget: a field warm-up of the encoder, then the first 4 layers of SmolLM2 with a LoRA adapter
 # learn to read each field's latent state; sampling and the report take about a minute more.
-TIME_BUDGET = "3m"
+TIME_BUDGET = "4m"
 DECODER_LAYERS = 4
 
 

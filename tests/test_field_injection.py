@@ -23,7 +23,7 @@ from conftest import CITIES, NAMES, make_records
 def test_a_token_field_follows_top_level_separators_only(tokenizer):
     text = '{name: "a, b", tags: [1, 2], city: rome}'
     ids = tokenize_records([text], tokenizer)["input_ids"][0]
-    positions = field_position_ids([ids], tokenizer, num_fields=3, max_positions=64)[0]
+    positions = field_position_ids([ids], token_texts(tokenizer), num_fields=3, max_positions=64)[0]
     texts = token_texts(tokenizer)
     fields = {}
     for token, position in zip(ids, positions):
@@ -36,7 +36,7 @@ def test_a_token_field_follows_top_level_separators_only(tokenizer):
 def test_positions_fed_token_by_token_equal_the_training_positions(tokenizer):
     ids = tokenize_records(make_records(5), tokenizer)["input_ids"]
     texts = token_texts(tokenizer)
-    for row, expected in zip(ids, field_position_ids(ids, tokenizer, 3, 8)):
+    for row, expected in zip(ids, field_position_ids(ids, texts, 3, 8)):
         tracker = FieldPositions(3, 8)
         assert [tracker.feed(texts(token)) for token in row] == expected
 

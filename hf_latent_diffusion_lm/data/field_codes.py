@@ -22,6 +22,7 @@ from .record_fields import field_value_texts
 MAX_CATEGORIES = 256  # a field with more distinct values is read as characters
 MAX_CHARACTERS = 32  # characters of a value the encoder reads (the start; the decoder still writes all of it)
 QUANTILES = 101
+QUANTILE_POSITIONS = np.linspace(-1, 1, QUANTILES)  # a number's code: where it falls among the quantiles
 
 
 @dataclass
@@ -125,5 +126,5 @@ class FieldCodec:
                     except ValueError:
                         continue
                     if math.isfinite(number):
-                        scalars[row, column] = np.interp(number, code.quantiles, np.linspace(-1, 1, QUANTILES))
+                        scalars[row, column] = np.interp(number, code.quantiles, QUANTILE_POSITIONS)
         return {"indices": torch.from_numpy(indices), "scalars": torch.from_numpy(scalars)}

@@ -11,7 +11,9 @@ the text of each token in turn, counting the top-level separators of the record 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Sequence
+from typing import Callable, Sequence
+
+import torch
 
 
 class FieldTracker:
@@ -72,10 +74,10 @@ def token_texts(tokenizer):
     return text
 
 
-def field_position_ids(input_ids: Sequence[Sequence[int]], tokenizer, num_fields: int,
-                       max_positions: int, texts=None) -> list[list[int]]:
-    """Position ids of each record's decoder tokens (start and end tokens included), as sampling computes them."""
-    texts = texts or token_texts(tokenizer)
+def field_position_ids(input_ids: Sequence[Sequence[int]], texts: Callable[[int], str], num_fields: int,
+                       max_positions: int) -> list[list[int]]:
+    """Position ids of each record's decoder tokens (start and end tokens included), as sampling computes them;
+    ``texts`` is :func:`token_texts` of the decoder's tokenizer."""
     rows = []
     for ids in input_ids:
         positions = FieldPositions(num_fields, max_positions)
@@ -111,9 +113,7 @@ class FieldInputs:
             max_positions, codec
 
     def __call__(self, texts: Sequence[str], input_ids: Sequence[Sequence[int]]) -> dict:
-        import torch
-
-        rows = field_position_ids(input_ids, None, self.num_fields, self.max_positions, self.texts)
+        rows = field_position_ids(input_ids, self.texts, self.num_fields, self.max_positions)
         positions = torch.zeros((len(rows), max(map(len, rows))), dtype=torch.long)
         for row, ids in enumerate(rows):
             positions[row, : len(ids)] = torch.tensor(ids)

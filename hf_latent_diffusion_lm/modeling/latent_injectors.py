@@ -138,9 +138,14 @@ class FieldInjector(LatentInjector):
     def decoder_inputs(self, decoder, z, input_ids, attention_mask, positions=None):
         if positions is None:
             raise ValueError("The field injector needs the field position of every token (record_fields).")
+        return {"inputs_embeds": self.embed(decoder, input_ids, self.states(z, positions)),
+                "attention_mask": attention_mask}
+
+    def embed(self, decoder, input_ids: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        """The decoder's embeddings of ``input_ids`` with each position's :meth:`states` added (callers that also
+        need the states for the logits compute them once)."""
         embeddings = decoder.get_input_embeddings()(input_ids)
-        offsets = self.embedding(self.states(z, positions)).to(embeddings.dtype)
-        return {"inputs_embeds": embeddings + offsets, "attention_mask": attention_mask}
+        return embeddings + self.embedding(states).to(embeddings.dtype)
 
     def vocabulary_logits(self, decoder, hidden: torch.Tensor | None, states: torch.Tensor) -> torch.Tensor:
         """Logits over :attr:`vocabulary`: the decoder's (from its final ``hidden`` states) plus the fields' own

@@ -218,18 +218,30 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
         return torch.cat(means)
 
     # -- decoding -------------------------------------------------------------------------------------------
-    def _field_logits(self, decoder: PreTrainedModel | None, z, input_ids, attention_mask, field_positions):
+    def _field_logits(self, decoder: PreTrainedModel | None, input_ids, attention_mask, states):
         """Logits over the field injector's vocabulary at every position but the last (the fields' own alone when
-        ``decoder`` is ``None``), and the targets as vocabulary indices."""
-        states = self.injector.states(z, field_positions)[:, :-1]
+        ``decoder`` is ``None``) from the positions' ``states``, and the targets as vocabulary indices."""
         hidden = None
         if decoder is not None:
-            inputs = self.injector.decoder_inputs(decoder, z, input_ids, attention_mask, field_positions)
-            hidden = decoder.get_decoder()(**inputs, use_cache=False).last_hidden_state[:, :-1]
+            inputs_embeds = self.injector.embed(decoder, input_ids, states)
+            hidden = decoder.get_decoder()(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
+                                           use_cache=False).last_hidden_state[:, :-1]
         targets = torch.searchsorted(self.injector.vocabulary, input_ids[:, 1:].contiguous())
         targets = targets.clamp(max=len(self.injector.vocabulary) - 1)
         known = self.injector.vocabulary[targets] == input_ids[:, 1:]
-        return self.injector.vocabulary_logits(decoder, hidden, states), targets.masked_fill(~known, -100)
+        return self.injector.vocabulary_logits(decoder, hidden, states[:, :-1]), targets.masked_fill(~known, -100)
+
+    @staticmethod
+    def _token_nll(logits, targets, attention_mask, reduction: str) -> torch.Tensor:
+        """Cross-entropy of ``targets`` under ``logits`` over the unpadded positions, reduced as
+        :meth:`reconstruction_nll` says."""
+        mask = attention_mask[:, 1:].to(logits.dtype)
+        nll = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none") * mask
+        if reduction == "none":
+            return nll.sum(1) / mask.sum(1).clamp(min=1.0)
+        if reduction == "record":
+            return nll.sum(1).mean()
+        return nll.sum() / mask.sum().clamp(min=1.0)
 
     def reconstruction_nll(
         self, decoder: PreTrainedModel | None, z: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -239,7 +251,10 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
         record (``"none"``), or summed per record and averaged over the batch (``"record"``). The ``field`` injector
         needs each token's ``field_positions``; with it, ``decoder=None`` scores the injector's own logits alone."""
         if isinstance(self.injector, FieldInjector):
-            logits, targets = self._field_logits(decoder, z, input_ids, attention_mask, field_positions)
+            if field_positions is None:
+                raise ValueError("The field injector needs the field position of every token (record_fields).")
+            logits, targets = self._field_logits(decoder, input_ids, attention_mask,
+                                                 self.injector.states(z, field_positions))
         else:
             inputs = self.injector.decoder_inputs(decoder, z, input_ids, attention_mask)
             with self.injector.injected(decoder, z):
@@ -247,13 +262,7 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
             start = self.injector.num_prefix_positions if "inputs_embeds" in inputs else 0
             logits = logits[:, start : start + input_ids.shape[1] - 1].float()
             targets = input_ids[:, 1:]
-        mask = attention_mask[:, 1:].to(logits.dtype)
-        nll = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none") * mask
-        if reduction == "none":
-            return nll.sum(1) / mask.sum(1).clamp(min=1.0)
-        if reduction == "record":
-            return nll.sum(1).mean()
-        return nll.sum() / mask.sum().clamp(min=1.0)
+        return self._token_nll(logits, targets, attention_mask, reduction)
 
     @torch.no_grad()
     def generate(
@@ -298,14 +307,18 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
         sample = self.training if sample_posterior is None else sample_posterior
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample else mu
         field_loss = None
-        if isinstance(self.injector, FieldInjector):
-            field_loss = self.reconstruction_nll(None, z, input_ids, attention_mask, "record", field_positions)
-        if decoder is None:
-            if field_loss is None:
-                raise ValueError("Only the field injector trains without a decoder.")
-            reconstruction = field_loss
+        if isinstance(self.injector, FieldInjector):  # one set of field states serves both terms
+            if field_positions is None:
+                raise ValueError("The field injector needs the field position of every token (record_fields).")
+            states = self.injector.states(z, field_positions)
+            field_loss = self._token_nll(*self._field_logits(None, input_ids, attention_mask, states),
+                                         attention_mask, "record")
+            reconstruction = field_loss if decoder is None else self._token_nll(
+                *self._field_logits(decoder, input_ids, attention_mask, states), attention_mask, "record")
+        elif decoder is None:
+            raise ValueError("Only the field injector trains without a decoder.")
         else:
-            reconstruction = self.reconstruction_nll(decoder, z, input_ids, attention_mask, "record", field_positions)
+            reconstruction = self.reconstruction_nll(decoder, z, input_ids, attention_mask, "record")
         per_token = reconstruction * input_ids.shape[0] / attention_mask[:, 1:].sum().clamp(min=1)
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1).mean()
         loss = reconstruction + beta * kl + (field_loss if decoder is not None and field_loss is not None else 0.0)

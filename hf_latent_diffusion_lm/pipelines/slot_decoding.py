@@ -30,6 +30,7 @@ from transformers import Cache, DynamicCache, LogitsProcessorList, TemperatureLo
 from transformers.cache_utils import DynamicLayer
 
 from ..data.constrained_decoding import SchemaLogitsProcessor
+from ..modeling.latent_injectors import FieldInjector
 from .grouped_query_attention import shared_kv_heads
 
 
@@ -232,13 +233,12 @@ class _Pool:
         """Decoder cache and next-token logits of ``z``'s prefix (what the injector puts before the first token)."""
         start = torch.full((z.shape[0], 1), self.start_token_id, dtype=torch.long, device=z.device)
         if self.tracks is not None:
-            positions = self.tracks.start(slots).to(z.device)
-            inputs = self.injector.decoder_inputs(self.decoder, z, start, torch.ones_like(start), positions)
-            inputs["past_key_values"] = DynamicCache(config=self.decoder.config)
-            output = self.decoder.get_decoder()(**inputs, position_ids=torch.zeros_like(start), use_cache=True)
-            joined = torch.cat([output.last_hidden_state[:, -1], self.injector.states(z, positions)[:, -1].to(
-                output.last_hidden_state.dtype)], dim=-1)
-            return output.past_key_values, joined, 1
+            states = self.injector.states(z, self.tracks.start(slots).to(z.device))
+            output = self.decoder.get_decoder()(inputs_embeds=self.injector.embed(self.decoder, start, states),
+                                                position_ids=torch.zeros_like(start), use_cache=True,
+                                                past_key_values=DynamicCache(config=self.decoder.config))
+            hidden = output.last_hidden_state[:, -1]
+            return output.past_key_values, torch.cat([hidden, states[:, -1].to(hidden.dtype)], dim=-1), 1
         inputs = self.injector.decoder_inputs(self.decoder, z, start, torch.ones_like(start))
         inputs.setdefault("past_key_values", DynamicCache(config=self.decoder.config))
         length = inputs["attention_mask"].shape[1]
@@ -265,15 +265,13 @@ class _Pool:
         mask = torch.zeros(seen.shape, dtype=dtype, device=tokens.device).masked_fill_(~seen, torch.finfo(dtype).min)
         model = self.decoder if self.head is None else self.decoder.get_decoder()
         if self.tracks is not None:
-            positions = self.tracks.feed(tokens, lengths)
-            inputs = self.injector.decoder_inputs(self.decoder, self.z, tokens, None, positions)
-            output = model(inputs_embeds=inputs["inputs_embeds"], attention_mask=mask[:, None],
+            states = self.injector.states(self.z, self.tracks.feed(tokens, lengths))
+            output = model(inputs_embeds=self.injector.embed(self.decoder, tokens, states), attention_mask=mask[:, None],
                            position_ids=self.columns, past_key_values=self.cache, use_cache=True)
             self.positions += lengths
             last = torch.arange(len(tokens), device=tokens.device), lengths - 1
-            states = self.injector.states(self.z, positions[last][:, None])[:, 0]
             hidden = output.last_hidden_state[last]
-            return torch.cat([hidden, states.to(hidden.dtype)], dim=-1)
+            return torch.cat([hidden, states[last].to(hidden.dtype)], dim=-1)
         with self.injector.injected(self.decoder, self.z):
             output = model(input_ids=tokens, attention_mask=mask[:, None], position_ids=self.columns,
                            past_key_values=self.cache, use_cache=True)
@@ -383,7 +381,7 @@ def _decode_pool(decoder, injector, latents, start_token_id, eos_token_id, num_s
     max_forced = max_forced if grammar is not None else 0
     next_row = min(num_slots, count)
     tracks = None
-    if hasattr(injector, "vocabulary"):
+    if isinstance(injector, FieldInjector):
         if tokenizer is None:
             raise ValueError("The field injector needs the tokenizer to follow each slot's fields.")
         tracks = _FieldTracks(injector, tokenizer, next_row)

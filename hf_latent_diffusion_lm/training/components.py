@@ -75,21 +75,6 @@ def load_decoder_side(preset: str = "small", encoder: str | None = None, decoder
                        decoder_reference(frozen, source, decoder_layers), encoder_source)
 
 
-def build_vae_components(
-    preset: str = "small",
-    encoder: str | None = None,
-    decoder: str | None = None,
-    decoder_gguf_file: str | None = None,
-    injection_method: str = "soft_prompt",
-    latent_dim: int | None = None,
-    num_soft_tokens: int | None = None,
-    seed: int = 0,
-) -> VAEComponents:
-    """A fresh VAE (random injector and posterior; pretrained or scratch encoder) sized for a frozen decoder."""
-    side = load_decoder_side(preset, encoder, decoder, decoder_gguf_file, seed)
-    return VAEComponents(build_vae(side, preset, encoder, injection_method, latent_dim, num_soft_tokens, seed), side)
-
-
 def build_vae(side: DecoderSide, preset: str = "small", encoder: str | None = None,
               injection_method: str = "soft_prompt", latent_dim: int | None = None, num_soft_tokens: int | None = None,
               seed: int = 0, fields: dict | None = None) -> LatentVAEModel:

@@ -262,23 +262,30 @@ def encoder_inputs(vae, batch: dict) -> dict:
 
 
 @torch.no_grad()
-def validation_reconstruction(vae, decoder, loader, accelerator) -> tuple[float, float]:
+def validation_reconstruction(vae, decoder, loader, accelerator) -> tuple[float, float, dict]:
     """Token-weighted reconstruction NLL from the posterior means (no sampling noise), under each record's own
-    latent and under another record's (the next one's in the batch): the gap is what the latent carries."""
+    latent and under another record's (the next one's in the batch): the gap is what the latent carries. Also how
+    far apart the means are against the posterior's own noise: the latent can only carry a row when its mean moves
+    with the row by more than the noise it is sampled with (a collapsed posterior gives every row the same mean)."""
     model = accelerator.unwrap_model(vae).eval()
     totals, count = torch.zeros(2, device=accelerator.device), torch.zeros((), device=accelerator.device)
+    means, noise = [], []
     for batch in loader:
         batch = {k: v.to(accelerator.device) for k, v in batch.items()}
         tokens = batch["attention_mask"][:, 1:].sum()
         with accelerator.autocast():
-            mu, _ = model.encode(**encoder_inputs(model, batch))
+            mu, logvar = model.encode(**encoder_inputs(model, batch))
             for index, z in enumerate((mu, mu.roll(1, dims=0))):
                 totals[index] += model.reconstruction_nll(decoder, z, batch["input_ids"], batch["attention_mask"],
                                                           "mean", batch.get("field_positions")) * tokens
         count += tokens
+        means.append(mu.float())
+        noise.append((0.5 * logvar.float()).exp())
     model.train()
     own, other = (totals / count).tolist()
-    return own, other
+    spread, sigma = torch.cat(means).std(0), torch.cat(noise).mean(0)
+    return own, other, {"latent_spread": spread.mean().item(), "posterior_noise": sigma.mean().item(),
+                        "dims_spread_over_noise": (spread > sigma).float().mean().item()}
 
 
 def most_common_accuracy(schema, train_texts, texts) -> float | None:
@@ -314,23 +321,6 @@ def field_accuracy_rows(config: VAETrainingConfig, schema) -> int:
     if not isinstance(schema, TableSchema):
         return 0
     return 32 if config.preset == "tiny" else 200
-
-
-def latent_spread(vae, loader, device) -> dict:
-    """How far apart the posterior means of held-out rows are, against the posterior's own noise: the latent can
-    only carry a row when its mean moves with the row by more than the noise it is sampled with (a collapsed
-    posterior gives every row the same mean)."""
-    means, noise = [], []
-    with torch.no_grad():
-        for batch in loader:
-            batch = {key: value.to(device) for key, value in batch.items()}
-            keys = ("field_indices", "field_scalars") if vae.reads_fields else ("encoder_input_ids", "encoder_attention_mask")
-            mu, logvar = vae.encode(**{key: batch[key] for key in keys})
-            means.append(mu.float())
-            noise.append((0.5 * logvar.float()).exp())
-    spread, sigma = torch.cat(means).std(0), torch.cat(noise).mean(0)
-    return {"latent_spread": spread.mean().item(), "posterior_noise": sigma.mean().item(),
-            "dims_spread_over_noise": (spread > sigma).float().mean().item()}
 
 
 def train_vae(config: VAETrainingConfig, frame=None) -> TrainedVAE:
@@ -443,13 +433,14 @@ def train_vae(config: VAETrainingConfig, frame=None) -> TrainedVAE:
             out_of_time = deadline.passed() or (
                 config.max_cpu_seconds and time.process_time() - cpu_started >= config.max_cpu_seconds)
             if progress.step % config.eval_every == 0 or progress.step == config.max_steps or out_of_time:
-                value, other = validation_reconstruction(vae, decoder, validation_loader or train_loader, accelerator)
+                value, other, spread = validation_reconstruction(vae, decoder, validation_loader or train_loader,
+                                                                 accelerator)
                 accuracy = reconstruction_accuracy(model, decoder, side.tokenizer, side.encoder_tokenizer,
                                                    schema, accuracy_texts) if accuracy_texts else None
                 decision = schedule.step(value, accuracy.field_accuracy if accuracy else None)
                 row.update(val_reconstruction_per_token=value, val_other_latent_per_token=other,
                            decision=decision.value, most_common_accuracy=baseline if baseline is not None else "",
-                           **latent_spread(model, validation_loader or train_loader, accelerator.device))
+                           **spread)
                 if accuracy:
                     row.update(field_accuracy=accuracy.field_accuracy, record_accuracy=accuracy.record_accuracy,
                                latent_gain=accuracy.field_accuracy - baseline if baseline is not None else "")

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import pandas as pd
 
-# The peers' reader of Adult's raw files (this venv lacks our package): scripts/ is on sys.path when run as a script.
-from bench_peers import ADULT_COLUMNS, ADULT_NUMERICAL, read_adult  # noqa: E402
+# Adult as our evaluation reads it, through bench_peers (scripts/ is on sys.path when this runs as a script).
+from bench_peers import ADULT_COLUMNS, ADULT_NUMERICAL, read_adult_train  # noqa: E402
 
 
 class StepClock:
@@ -102,7 +102,7 @@ def main() -> None:
     import transformers
 
     torch.manual_seed(args.seed)
-    train = read_adult(Path(args.data_dir) / "adult" / "adult.data", skip_first_line=False)
+    train = read_adult_train(args.data_dir)
     print(f"train rows: {len(train)}; torch {torch.__version__} ({torch.get_num_threads()} threads), "
           f"transformers {transformers.__version__}", flush=True)
 

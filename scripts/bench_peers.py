@@ -22,25 +22,34 @@ included) and `sample_rows_per_s: Y`.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
+import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
-ADULT_COLUMNS = [
-    "age", "workclass", "fnlwgt", "education", "education-num", "marital-status", "occupation", "relationship",
-    "race", "sex", "capital-gain", "capital-loss", "hours-per-week", "native-country", "income",
-]
-ADULT_NUMERICAL = ["age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week"]
 
 
-def read_adult(path: Path, skip_first_line: bool) -> pd.DataFrame:
-    frame = pd.read_csv(path, header=None, names=ADULT_COLUMNS, skipinitialspace=True,
-                        skiprows=1 if skip_first_line else 0, na_filter=False, dtype=str)
-    frame[ADULT_NUMERICAL] = frame[ADULT_NUMERICAL].astype("int64")
-    frame["income"] = frame["income"].str.rstrip(".")
-    return frame
+def _benchmark_data():
+    """Our ``hf_latent_diffusion_lm/benchmark_data.py``, loaded by its path: it needs only numpy and pandas, and the
+    peers' virtualenvs lack the rest of our package; so every model reads Adult through the one reader."""
+    path = Path(__file__).resolve().parents[1] / "hf_latent_diffusion_lm" / "benchmark_data.py"
+    spec = importlib.util.spec_from_file_location("ldlm_benchmark_data", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
+
+
+benchmark_data = _benchmark_data()
+ADULT_COLUMNS, ADULT_NUMERICAL = benchmark_data.ADULT_COLUMNS, benchmark_data.ADULT_NUMERICAL
+
+
+def read_adult_train(data_dir: str | Path) -> pd.DataFrame:
+    """Adult's official training split, read exactly as our evaluation reads it."""
+    return benchmark_data.load_adult(data_dir).train
 
 
 def make_synthesizer(model: str, epochs: int = 1):
@@ -127,7 +136,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="CSV of the synthetic rows")
     args = parser.parse_args(argv)
 
-    train = read_adult(Path(args.data_dir) / "adult" / "adult.data", skip_first_line=False)
+    train = read_adult_train(args.data_dir)
     print(f"adult train: {len(train)} rows; model: {args.model}; budget: {args.time_budget_minutes} min", flush=True)
     synthesizer, fit_s = fit_within_budget(args.model, train, 60.0 * args.time_budget_minutes)
 

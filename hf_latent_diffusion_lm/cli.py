@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import USER_ERRORS, UserInputError
+from .errors import UserInputError, exit_status
 
 EPILOG = """examples:
   ldlm demo                                          # fit on a bundled Adult sample, sample, report (CPU, minutes)
@@ -102,33 +102,56 @@ def _load(directory):
         raise UserInputError(f"Cannot load the pipeline in {directory!r}: {type(error).__name__}: {error}") from error
 
 
+def _shortfall(args, written: int, unit: str = "rows", where: str = "",
+               then: str = "") -> int:
+    """Exit status 1 with one error line when fewer rows than asked were written: how many are missing and why."""
+    if written >= asked:
+        return 0
+    asked, privacy = args.num_samples, args.privacy
+    print(f"{args.prog} sample: error: only {written} of the {asked} {unit} asked for were written{where}; {asked - written} "
+          f"are missing (they did not parse{' or the privacy guard dropped them' if privacy else ''}); the model may "
+          f"need more training{then}.", file=sys.stderr)
+    return 1
+
+
 def _sample_json_records(pipe, args) -> int:
+    """``ldlm sample`` for nested records: every option checked before sampling, the records to one JSON Lines
+    file."""
     from .data.json_lines import write_json_lines
-    from .record_sampling import sample_records
+    from .record_sampling import check_records_file, sample_records
 
     if args.condition:
         raise ValueError("--condition needs a table model; this model writes nested JSON records.")
+    if args.privacy == "dcr":
+        raise ValueError("--privacy dcr measures distances between table rows; this model writes nested JSON "
+                         "records: use --privacy reject_copies.")
+    check_records_file(args.out)
     sample = sample_records(pipe, args.num_samples, seed=args.seed, constrained=not args.unconstrained,
-                            tool_call_consistency=False if args.no_tool_call_consistency else None)
-    write_json_lines(sample.records, args.out)
-    semantic = "" if sample.semantic_validity is None else (
-        f", semantic validity {sample.first_draw_semantic_validity:.1%} first draw, "
-        f"{sample.semantic_validity:.1%} after {sample.redraws} re-draws")
-    print(f"Wrote {len(sample.records)} records to {args.out} (schema validity {sample.schema_validity:.1%}{semantic})")
-    return 0
+                            tool_call_consistency=False if args.no_tool_call_consistency else None,
+                            privacy=args.privacy)
+    if sample.records:
+        write_json_lines(sample.records, args.out)
+        semantic = "" if sample.semantic_validity is None else (
+            f", semantic validity {sample.first_draw_semantic_validity:.1%} first draw, "
+            f"{sample.semantic_validity:.1%} after {sample.redraws} re-draws")
+        print(f"Wrote {len(sample.records)} records to {args.out} (schema validity {sample.schema_validity:.1%}"
+              f"{semantic})")
+    if args.privacy:
+        print(f"Privacy guard {args.privacy}: re-drew {sample.privacy_redraws} records equal to a training record")
+    return _shortfall(args, len(sample.records), unit="records")
 
 
 def _sample(args) -> int:
     from .data.json_record_schema import JsonRecordSchema
     from .table_sampling import check_output_file, generate_records, parse_conditions, write_table
 
-    to_folder = args.out.endswith(("/", os.sep)) or os.path.isdir(args.out) or not os.path.splitext(args.out)[1]
-    if not to_folder:
-        check_output_file(args.out)
     pipe = _load(args.model)
     pipe.set_progress_bar_config(disable=True)
     if isinstance(pipe.schema, JsonRecordSchema):
         return _sample_json_records(pipe, args)
+    to_folder = args.out.endswith(("/", os.sep)) or os.path.isdir(args.out) or not os.path.splitext(args.out)[1]
+    if not to_folder:
+        check_output_file(args.out)
     conditions = parse_conditions(args.condition, pipe.schema)
     options = {"conditions": conditions or None, "guidance_scale": args.guidance_scale,
                "constrained": not args.unconstrained, "privacy": args.privacy}
@@ -137,8 +160,12 @@ def _sample(args) -> int:
 
         summary = write_shards(pipe, args.num_samples, args.out, seed=args.seed, shard_size=args.shard_size,
                                **options)
-        if sampling_state().is_main_process:
-            print(f"Parquet shards of {args.num_samples} rows are in {args.out} (this run sampled {summary['rows']})")
+        if not sampling_state().is_main_process:
+            return int(summary["missing"] > 0)
+        if summary["missing"]:
+            return _shortfall(args, args.num_samples - summary["missing"],
+                              where=f" to {args.out}", then="; rerunning the command samples the short shards again")
+        print(f"Parquet shards of {args.num_samples} rows are in {args.out} (this run sampled {summary['rows']})")
         return 0
     frame = generate_records(pipe, args.num_samples, seed=args.seed, **options)
     if len(frame):
@@ -147,12 +174,7 @@ def _sample(args) -> int:
     if args.privacy:
         print(f"Privacy guard {args.privacy}: re-drew {frame.attrs['privacy_redraws']} rows, dropped "
               f"{frame.attrs['privacy_dropped']} still rejected after the last round")
-    if len(frame) < args.num_samples:
-        print(f"ldlm sample: error: only {len(frame)} of the {args.num_samples} rows asked for were written "
-              f"(the others did not parse{' or were dropped by the privacy guard' if args.privacy else ''}); the "
-              "model may need more training.", file=sys.stderr)
-        return 1
-    return 0
+    return _shortfall(args, len(frame))
 
 
 def _complete(args) -> int:
@@ -186,9 +208,9 @@ def _evaluate(args) -> int:
     return run_evaluate(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "ldlm") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ldlm", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=prog, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Synthetic table rows from a latent-diffusion language model (DiffLM): a trained encoder maps "
                     "rows to latents, a small diffusion model learns them, a frozen LLM writes new rows, and a "
                     "schema constraint keeps every row valid.")
@@ -204,8 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sample.add_argument("model", help="a trained pipeline directory")
     sample.add_argument("-n", "--num-samples", type=positive_int, required=True)
-    sample.add_argument("--out", required=True, help="output file (.csv, .jsonl or .parquet), or a folder (ending in "
-                        "/) for Parquet shards written as they are sampled; rerunning resumes")
+    sample.add_argument("--out", required=True, help="output file (.csv, .jsonl or .parquet; nested JSON records: "
+                        ".jsonl or .ndjson), or, for a table model, a folder (ending in /) for Parquet shards written "
+                        "as they are sampled; rerunning resumes")
     sample.add_argument("--shard-size", type=positive_int, default=1000,
                         help="rows per Parquet shard (with a folder --out)")
     sample.add_argument("--seed", type=int, default=0)
@@ -251,17 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def main(argv=None, prog: str = "ldlm") -> int:
     """Run a command. A user's error (bad file, column or option) prints one line and exits 2; a bug keeps its
-    traceback; ``--debug`` shows the traceback of both."""
-    args = build_parser().parse_args(argv)
-    try:
-        return args.handler(args)
-    except USER_ERRORS as error:
-        if args.debug:
-            raise
-        print(f"ldlm {args.command}: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 2
+    traceback; ``--debug`` shows the traceback of both. ``prog`` names the program in messages (a script reusing a
+    command, such as ``scripts/generate.py``, gives its own name)."""
+    args = build_parser(prog).parse_args(argv)
+    args.prog = prog
+    return exit_status(f"{prog} {args.command}", lambda: args.handler(args), args.debug)
 
 
 if __name__ == "__main__":

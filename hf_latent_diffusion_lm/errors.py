@@ -7,6 +7,9 @@ still the user's to fix (a damaged model directory), so the command line can tel
 
 from __future__ import annotations
 
+import sys
+from typing import Callable
+
 
 class UserInputError(ValueError):
     """A problem with what the user gave (a file, a column, an option), with what to do about it."""
@@ -21,3 +24,16 @@ class UnknownColumnError(UserInputError, KeyError):
 
 # What the command line reports as a user's error; everything else is a bug and keeps its traceback.
 USER_ERRORS = (ValueError, OSError)
+
+
+def exit_status(program: str, run: Callable[[], object], debug: bool = False) -> int:
+    """The exit status of a command running ``run()``: its own if it returns an int, else 0; a user's error prints
+    one line ``program: error: ...`` and gives 2 (``debug``: raised again, with its traceback)."""
+    try:
+        status = run()
+    except USER_ERRORS as error:
+        if debug:
+            raise
+        print(f"{program}: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2
+    return status if isinstance(status, int) else 0

@@ -11,6 +11,9 @@ import torch
 from tqdm.auto import tqdm
 
 WRITERS = {".csv": "to_csv", ".jsonl": "to_json", ".parquet": "to_parquet"}
+# Rows per pipeline call when sampling into one file: on a CPU four pools of its 64 decoding slots, so the progress
+# bar moves every 10-20 s (13-21 rows/s, BENCHMARKS.md); on an accelerator enough to fill its slots.
+CPU_CHUNK_ROWS, ACCELERATOR_CHUNK_ROWS = 256, 8192
 
 
 def check_output_file(path: str | os.PathLike) -> Path:
@@ -76,23 +79,26 @@ def _condition_value(column, text: str):
         raise ValueError(f"Condition {column.name}={text!r}: column {column.name!r} needs {needs}.") from None
 
 
-def generate_records(pipe, num_samples: int, seed: int = 0, chunk_size: int = 1024, **call_kwargs) -> pd.DataFrame:
-    """Sample ``num_samples`` valid records in chunks (a progress bar over records) as a DataFrame; its ``attrs``
-    hold the validity and, with ``privacy=...``, the rows the guard re-drew and dropped."""
+def generate_records(pipe, num_samples: int, seed: int = 0, chunk_size: int | None = None,
+                     **call_kwargs) -> pd.DataFrame:
+    """Sample ``num_samples`` valid records in chunks (default: by device, see ``CPU_CHUNK_ROWS``) as a DataFrame,
+    with a progress bar over the rows written; its ``attrs`` hold the validity and, with ``privacy=...``, the rows
+    the guard re-drew and dropped."""
     if num_samples < 1:
         raise ValueError(f"num_samples must be a positive integer, got {num_samples}.")
+    chunk_size = chunk_size or (CPU_CHUNK_ROWS if pipe.device.type == "cpu" else ACCELERATOR_CHUNK_ROWS)
     generator = torch.Generator().manual_seed(seed)
-    frames, valid, written, redraws, dropped = [], 0.0, 0, 0, 0
+    frames, valid, decoded, redraws, dropped = [], 0.0, 0, 0, 0
     with tqdm(total=num_samples, desc="sampling", unit="row") as bar:
         for start in range(0, num_samples, chunk_size):
             count = min(chunk_size, num_samples - start)
             output = pipe(num_samples=count, generator=generator, output_type="pandas", **call_kwargs)
             frames.append(output.records)
             valid += output.validity * len(output.texts)
-            written += len(output.texts)
+            decoded += len(output.texts)
             redraws += output.privacy_redraws or 0
             dropped += output.privacy_dropped or 0
-            bar.update(count)
+            bar.update(len(output.records))
     frame = pd.concat(frames, ignore_index=True)
-    frame.attrs.update(validity=valid / max(written, 1), privacy_redraws=redraws, privacy_dropped=dropped)
+    frame.attrs.update(validity=valid / max(decoded, 1), privacy_redraws=redraws, privacy_dropped=dropped)
     return frame

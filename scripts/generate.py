@@ -19,4 +19,4 @@ import sys
 from hf_latent_diffusion_lm.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["sample", *sys.argv[1:]]))
+    sys.exit(main(["sample", *sys.argv[1:]], prog="generate.py"))

@@ -6,10 +6,13 @@
     python scripts/train_vae.py ... --resume_from_checkpoint latest        # after a crash
 """
 
+import sys
+
 from transformers import HfArgumentParser
 
+from hf_latent_diffusion_lm.errors import exit_status
 from hf_latent_diffusion_lm.training import VAETrainingConfig, train_vae
 
-if __name__ == "__main__":
-    (config,) = HfArgumentParser(VAETrainingConfig, description=__doc__).parse_args_into_dataclasses()
-    train_vae(config)
+if __name__ == "__main__":  # the config checks its options when built: inside, to report them in one line too
+    parser = HfArgumentParser(VAETrainingConfig, description=__doc__)
+    sys.exit(exit_status("train_vae.py", lambda: train_vae(*parser.parse_args_into_dataclasses())))

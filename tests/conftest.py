@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from hf_latent_diffusion_lm.data.record_tokenization import collate_records, tokenize_records
+from hf_latent_diffusion_lm.privacy.privacy_keys import KEY_FOLDER_VARIABLE
 from hf_latent_diffusion_lm.testing import tiny_decoder, tiny_tokenizer
 
 NAMES = ["ana", "bo", "cy", "dee", "eli", "fay", "gus", "hal", "ivy", "jo", "kai", "lu"]
@@ -27,6 +28,20 @@ def make_records(count: int, seed: int = 0) -> list[str]:
 def record_batch(texts, tokenizer):
     features = tokenize_records(texts, tokenizer)
     return collate_records([dict(zip(features, values)) for values in zip(*features.values())], tokenizer)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def privacy_key_folder(tmp_path_factory):
+    """Privacy keys that pipelines fitted by the tests create go to a temporary folder, not the user's home (set in
+    the environment, so CLI subprocesses see it too)."""
+    folder = tmp_path_factory.mktemp("privacy-keys")
+    previous = os.environ.get(KEY_FOLDER_VARIABLE)
+    os.environ[KEY_FOLDER_VARIABLE] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop(KEY_FOLDER_VARIABLE, None)
+    else:
+        os.environ[KEY_FOLDER_VARIABLE] = previous
 
 
 @pytest.fixture(scope="session")

@@ -146,3 +146,32 @@ def test_casting_the_pipeline_keeps_the_reference_exact(schema, halves):
     guard.to(torch.bfloat16)
     assert guard.reference.dtype == torch.float32 and torch.equal(guard.reference, before)
     assert guard.row_hashes.dtype == torch.int64
+
+
+def test_a_shared_pipeline_folder_is_no_membership_oracle(schema, halves, tmp_path, privacy_key_folder, monkeypatch):
+    """Given only the saved folder (default options) and a candidate row, no file answers "was it a training row":
+    the row hashes are keyed with a secret kept outside the folder, so hashing a candidate finds nothing."""
+    import hashlib
+
+    from hf_latent_diffusion_lm.privacy.privacy_keys import KEY_FOLDER_VARIABLE, PrivacyKeyMissing
+    from hf_latent_diffusion_lm.privacy.record_hashing import record_key
+
+    train, _ = halves
+    hashes_only = PrivacyGuard.fit(schema, schema.records(train))
+    guarded_pipeline(schema, hashes_only).save_pretrained(tmp_path / "shared")
+    folder_bytes = b"".join(path.read_bytes() for path in (tmp_path / "shared").rglob("*") if path.is_file())
+    key = (privacy_key_folder / f"{hashes_only.config.key_id}.key").read_bytes()
+    assert key not in folder_bytes
+    for record in schema.records(train)[:20]:
+        text = record_key(schema, record).encode("utf-8")
+        assert hashlib.blake2b(text, digest_size=8).digest() not in folder_bytes  # the unkeyed hash is not stored
+        assert hashlib.blake2b(text, digest_size=8, key=key).digest() in folder_bytes  # the owner's keyed one is
+        assert text not in folder_bytes
+
+    monkeypatch.setenv(KEY_FOLDER_VARIABLE, str(tmp_path / "a recipient's empty key folder"))
+    received = DiffusionPipeline.from_pretrained(tmp_path / "shared")
+    with pytest.raises(PrivacyKeyMissing, match="never saved with the pipeline"):
+        received(num_samples=1, privacy="reject_copies")
+    monkeypatch.setenv(KEY_FOLDER_VARIABLE, str(privacy_key_folder))
+    owner = DiffusionPipeline.from_pretrained(tmp_path / "shared")
+    assert owner.privacy_guard.copies(schema, schema.records(train)).all()

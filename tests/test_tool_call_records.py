@@ -138,14 +138,16 @@ def test_calls_the_record_schema_cannot_fit_are_redrawn(tool_call_model):
 
 def test_cli_fit_sample_on_json_lines_with_a_user_schema(tmp_path, capsys):
     data = write_json_lines(tool_call_records(40, seed=1), tmp_path / "calls.jsonl")
-    schema = JsonRecordSchema.infer(read_json_records(data)).json_schema
-    schema["properties"]["question"] = {"type": "string", "maxLength": 12}  # free text instead of the inferred enum
+    records = read_json_records(data)
+    schema = JsonRecordSchema.infer(records).json_schema
+    longest = max(len(record["question"]) for record in records)  # the data must fit the user's schema
+    schema["properties"]["question"] = {"type": "string", "maxLength": longest}  # free text, not the inferred enum
     (tmp_path / "schema.json").write_text(json.dumps(schema))
     assert ldlm(["fit", str(data), "--out", str(tmp_path / "model"), "--preset", "tiny", "--max-steps", "3",
                  "--diffusion-max-steps", "10", "--batch-size", "16", "--schema", str(tmp_path / "schema.json")]) == 0
     assert ldlm(["sample", str(tmp_path / "model"), "-n", "8", "--out", str(tmp_path / "synthetic.jsonl")]) == 0
     synthetic = read_json_records(tmp_path / "synthetic.jsonl")
-    assert len(synthetic) == 8 and all(len(record["question"]) <= 12 for record in synthetic)
+    assert len(synthetic) == 8 and all(len(record["question"]) <= longest for record in synthetic)
     inferred = {f"{name} {value}" for name, (_, values) in FUNCTIONS.items() for value in values}
     assert not {record["question"] for record in synthetic} & inferred
     assert "schema validity 100.0%" in capsys.readouterr().out

@@ -4,6 +4,10 @@ command deletes a file it did not write."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -22,6 +26,7 @@ TABLE = pd.DataFrame({"code": [1, 2, 3, 1, 2, 3, 1, 2], "age": [30, 41, 25, 33, 
                       "city": ["oslo", "rome", "lima", "oslo", "rome", "lima", "kyiv", "oslo"],
                       "id": [2**63 - 1 - i for i in range(8)],
                       "seen": [f"2024-0{m}-0{m}T00:00:00+02:00" for m in range(1, 9)]})
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 FAST = ["--preset", "tiny", "--max-steps", "3", "--diffusion-max-steps", "5", "--batch-size", "4"]
 
 
@@ -153,6 +158,27 @@ def test_missing_or_damaged_model_directory(model, tmp_path, capsys):
                                                            str(tmp_path / "s.csv")])
     with pytest.raises(Exception):  # --debug: the traceback, for a bug report
         ldlm(["--debug", "sample", str(damaged), "-n", "2", "--out", str(tmp_path / "s.csv")])
+
+
+def test_an_edited_max_new_tokens_is_refused_when_the_pipeline_loads(tmp_path, capsys):
+    tiny_pipeline().save_pretrained(tmp_path / "model")
+    index = tmp_path / "model" / "model_index.json"
+    index.write_text(json.dumps({**json.loads(index.read_text()), "max_new_tokens": -1}))
+    message = error_of(capsys, ["sample", str(tmp_path / "model"), "-n", "2", "--out", str(tmp_path / "s.csv")])
+    assert "max_new_tokens must be a positive integer, got -1" in message
+
+
+@pytest.mark.parametrize("script, argv", [
+    ("train_vae.py", ["--data", "nope.csv", "--output_dir", "run"]),
+    ("train_diffusion.py", ["--vae_dir", "nope", "--output_dir", "model"]),
+    ("generate.py", ["nope", "-n", "2", "--out", "s.csv"]),
+])
+def test_scripts_report_a_missing_file_in_one_line_under_their_own_name(tmp_path, script, argv):
+    result = subprocess.run([sys.executable, str(SCRIPTS / script), *argv], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert last.startswith(f"{script}: error: ") and "nope" in last, last
 
 
 def test_complete_fills_a_one_row_partial_table(model, tmp_path):

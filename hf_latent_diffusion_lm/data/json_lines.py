@@ -1,11 +1,23 @@
 """Nested records on disk: JSON Lines (one JSON object per line), read with the line of any error, written
-atomically."""
+atomically. Records nest objects and arrays at most ``MAX_DEPTH`` deep: schema inference, validation and grammars
+recurse into them, and a deeper record is refused with one line naming its depth and the limit."""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
+
+MAX_DEPTH = 64
+
+
+def nesting_depth(value) -> int:
+    """How many objects and arrays deep ``value`` goes (a flat record: 1), counted level by level, not recursively."""
+    depth, level = 0, [value]
+    while level := [item for item in level if isinstance(item, (dict, list))]:
+        depth += 1
+        level = [child for item in level for child in (item.values() if isinstance(item, dict) else item)]
+    return depth
 
 
 def read_json_records(data) -> list[dict]:
@@ -23,6 +35,9 @@ def read_json_records(data) -> list[dict]:
                     records.append(json.loads(line))
                 except json.JSONDecodeError as error:
                     raise ValueError(f"{str(path)!r} line {number} is not JSON: {error.msg}.") from None
+                except RecursionError:  # Python's JSON parser recurses: about a thousand levels are too many
+                    raise ValueError(f"{str(path)!r} line {number} nests objects and arrays too deep to read; records "
+                                     f"may nest at most {MAX_DEPTH} deep.") from None
         data, source = records, repr(str(path))
     else:
         source = "The records"
@@ -32,6 +47,11 @@ def read_json_records(data) -> list[dict]:
     bad = next((index for index, record in enumerate(data) if not isinstance(record, dict)), None)
     if bad is not None:
         raise ValueError(f"{source}: record {bad} is a {type(data[bad]).__name__}, not a JSON object.")
+    for index, record in enumerate(data):
+        depth = nesting_depth(record)
+        if depth > MAX_DEPTH:
+            raise ValueError(f"{source}: record {index} nests objects and arrays {depth} deep; records may nest at "
+                             f"most {MAX_DEPTH} deep.")
     return data
 
 

@@ -11,6 +11,7 @@ JSON Schema. Records are validated with ``jsonschema`` and decoded under xgramma
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from genson import SchemaBuilder
 from genson.schema.strategies import List, Number, Object, String
 
 from .json_lines import read_json_records
+from .range_grammar import integer_range
 from .record_format import RecordParseError
 
 KIND = "json"
@@ -29,6 +31,10 @@ DEFAULT_MAX_PROPERTIES = 40
 SEPARATORS = (",", ":")
 _XGRAMMAR_BOUNDED_CHAR = r'[^\"\\\r\n]'  # one character of a string with maxLength, as xgrammar prints it
 _JSON_BOUNDED_CHAR = r'[^\"\\\0-\x1f\ud800-\udfff]'
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # the numbers xgrammar's JSON-Schema converter keeps exact
+_SUBSCHEMAS = {"items", "prefixItems", "additionalItems", "additionalProperties", "contains", "propertyNames", "not",
+               "anyOf", "oneOf", "allOf", "if", "then", "else"}  # keywords whose value is a schema or a list of them
+_SCHEMA_MAPS = {"properties", "patternProperties", "dependentSchemas", "$defs", "definitions"}  # name -> schema
 
 
 class _EnumOrBoundedString(String):
@@ -105,14 +111,15 @@ class _ClosedObjectOrMap(Object):
 
     def __init__(self, node_class):
         super().__init__(node_class)
-        self._values = node_class()
+        # The values, learnt from only if this turns out a map: feeding each value to a map node as well as to its
+        # property's node would double the work at every level of nesting.
+        self._values: list = []
         self._key_length, self._sizes = 0, []
 
     def add_object(self, obj):
         super().add_object(obj)
-        for key, value in obj.items():
-            self._values.add_object(value)
-            self._key_length = max(self._key_length, len(key))
+        self._values.extend(obj.values())
+        self._key_length = max([self._key_length, *map(len, obj)])
         self._sizes.append(len(obj))
 
     def to_schema(self):
@@ -121,7 +128,10 @@ class _ClosedObjectOrMap(Object):
             schema.setdefault("properties", {})
             schema["additionalProperties"] = False
             return schema
-        return {"type": "object", "additionalProperties": self._values.to_schema(),
+        values = self.node_class()
+        for value in self._values:
+            values.add_object(value)
+        return {"type": "object", "additionalProperties": values.to_schema(),
                 "propertyNames": {"maxLength": self._key_length},
                 "minProperties": min(self._sizes), "maxProperties": max(self._sizes)}
 
@@ -134,6 +144,47 @@ def _builder(max_enum: int, max_properties: int) -> SchemaBuilder:
         EXTRA_STRATEGIES = (strings, _RangedNumber, _SizedList, objects)
 
     return RecordSchemaBuilder(schema_uri=None)
+
+
+def _wide(value) -> bool:
+    """Whether ``value`` holds a number beyond 64-bit integers (xgrammar reads JSON-Schema numbers as doubles)."""
+    if isinstance(value, (dict, list)):
+        return any(map(_wide, value.values() if isinstance(value, dict) else value))
+    return isinstance(value, (int, float)) and not _INT64_MIN <= value <= _INT64_MAX
+
+
+def _xgrammar_schema(schema, exact: dict[str, str]):
+    """``schema`` as xgrammar's JSON-Schema converter takes it, and the exact EBNF of what it would get wrong.
+
+    The converter refuses integer bounds beyond 64 bits and writes such values of an ``enum``/``const`` as doubles
+    (``1e+20``): those schemas become placeholder string constants, and ``exact`` maps each placeholder's EBNF
+    literal to the EBNF of the exact integer range (:mod:`.range_grammar`) or values. An integer with one such bound
+    and no other drops it (its digits are unbounded; :meth:`JsonRecordSchema.validate` still checks it).
+    """
+    if not isinstance(schema, dict):
+        return schema
+    values = schema["enum"] if "enum" in schema else [schema["const"]] if "const" in schema else None
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if values is not None and _wide(values):
+        texts = (json.dumps(value, ensure_ascii=False, separators=SEPARATORS) for value in values)
+        expression = " | ".join(json.dumps(text, ensure_ascii=False) for text in texts)
+    elif schema.get("type") == "integer" and _wide([low, high]):
+        if low is None or high is None:
+            return {key: value for key, value in schema.items() if key not in ("minimum", "maximum")}
+        expression = integer_range(math.ceil(low), math.floor(high))
+    else:
+        rebuilt = {}
+        for key, value in schema.items():
+            if key in _SCHEMA_MAPS and isinstance(value, dict):
+                value = {name: _xgrammar_schema(sub, exact) for name, sub in value.items()}
+            elif key in _SUBSCHEMAS:
+                value = ([_xgrammar_schema(sub, exact) for sub in value] if isinstance(value, list)
+                         else _xgrammar_schema(value, exact))
+            rebuilt[key] = value
+        return rebuilt
+    placeholder = f"ldlm-exact-{len(exact)}"
+    exact[json.dumps(json.dumps(placeholder))] = f"({expression})"
+    return {"const": placeholder}
 
 
 def object_schemas(schema: dict) -> list[dict]:
@@ -196,7 +247,8 @@ class JsonRecordSchema:
 
         Strings with at most ``max_enum`` distinct values that each recur become enums; objects with more than
         ``max_properties`` distinct keys become maps (``additionalProperties``). Keys present in every record are
-        required.
+        required. Records nesting deeper than :data:`.json_lines.MAX_DEPTH` are refused; below it, inference's time
+        and memory grow linearly with the records' size.
         """
         records = read_json_records(records)
         builder = _builder(max_enum, max_properties)
@@ -207,6 +259,8 @@ class JsonRecordSchema:
     @classmethod
     def from_json_schema_file(cls, path: str | Path, target: str | None = None) -> "JsonRecordSchema":
         """A user's JSON Schema file (the records' top level must be an object)."""
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"Schema file not found: {str(path)!r}.")
         try:
             schema = json.loads(Path(path).read_text(encoding="utf-8"))
         except json.JSONDecodeError as error:
@@ -263,6 +317,7 @@ class JsonRecordSchema:
 
         xgrammar enforces types, enums, ``required``, string lengths, numeric ranges, array and map sizes; what it
         leaves out (e.g. ``pattern`` or ``uniqueItems`` in a user's schema) is still caught by :meth:`validate`.
+        Integers beyond 64 bits (ranges and enum values) are written by this module's own EBNF, exactly.
         """
         import xgrammar as xgr  # imported here: reading a schema should not load the grammar compiler
 
@@ -274,8 +329,12 @@ class JsonRecordSchema:
             properties = {**schema["properties"], **{k: {"enum": [v]} for k, v in fixed_values.items()}}
             required = list(dict.fromkeys([*schema.get("required", []), *fixed_values]))
             schema = {**schema, "properties": properties, "required": required}
-        grammar = xgr.Grammar.from_json_schema(json.dumps(schema), any_whitespace=False, separators=SEPARATORS,
-                                               strict_mode=True)
+        exact: dict[str, str] = {}
+        grammar = xgr.Grammar.from_json_schema(json.dumps(_xgrammar_schema(schema, exact)), any_whitespace=False,
+                                               separators=SEPARATORS, strict_mode=True)
         # xgrammar's length-bounded strings allow raw control characters, which JSON forbids, and surrogate code
         # points, whose UTF-8 bytes are invalid (decoded, each byte becomes a U+FFFD): exclude both.
-        return xgr.Grammar.from_ebnf(str(grammar).replace(_XGRAMMAR_BOUNDED_CHAR, _JSON_BOUNDED_CHAR))
+        ebnf = str(grammar).replace(_XGRAMMAR_BOUNDED_CHAR, _JSON_BOUNDED_CHAR)
+        for placeholder, expression in exact.items():
+            ebnf = ebnf.replace(placeholder, expression)
+        return xgr.Grammar.from_ebnf(ebnf)

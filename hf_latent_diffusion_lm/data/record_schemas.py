@@ -46,6 +46,8 @@ def holds_nested_records(data) -> bool:
                     record = json.loads(line) if line.strip() else {}
                 except json.JSONDecodeError:
                     return False
+                except RecursionError:  # too deep for Python's JSON parser: nested (reading it refuses it)
+                    return True
                 if isinstance(record, dict) and _nested(record):
                     return True
         return False
@@ -53,10 +55,16 @@ def holds_nested_records(data) -> bool:
 
 
 def infer_schema(data, target: str | None = None, json_schema: str | Path | None = None):
-    """A :class:`JsonRecordSchema` for nested records or when the user gives a JSON Schema file, else a
-    :class:`TableSchema` inferred from the table."""
+    """A :class:`JsonRecordSchema` for nested records or when the user gives a JSON Schema file (which every record
+    must then fit: a model would learn records it may not write), else a :class:`TableSchema` inferred from the
+    table."""
     if json_schema is not None:
-        return JsonRecordSchema.from_json_schema_file(json_schema, target)
+        schema = JsonRecordSchema.from_json_schema_file(json_schema, target)
+        for index, record in enumerate(read_json_records(data)):
+            problems = schema.validate(record)
+            if problems:
+                raise ValueError(f"Record {index} does not fit the JSON Schema {str(json_schema)!r}: {problems[0]}.")
+        return schema
     if holds_nested_records(data):
         return JsonRecordSchema.infer(read_json_records(data), target)
     return TableSchema.infer(data, target=target)

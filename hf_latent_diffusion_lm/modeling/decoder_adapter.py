@@ -14,6 +14,8 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
 from safetensors.torch import load_file
 
+from ..atomic_saving import save_pretrained_atomically
+
 ADAPTER_FOLDER = "decoder_adapter"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
@@ -39,8 +41,6 @@ def adapter_parameters(decoder) -> list[torch.nn.Parameter]:
 
 def save_decoder_adapter(decoder, directory: str | os.PathLike) -> None:
     """Write ``directory/decoder_adapter`` (adapter weights and config only) when ``decoder`` carries an adapter."""
-    from ..training.checkpointing import save_pretrained_atomically
-
     if isinstance(decoder, PeftModel):
         save_pretrained_atomically(decoder, Path(directory) / ADAPTER_FOLDER)
 

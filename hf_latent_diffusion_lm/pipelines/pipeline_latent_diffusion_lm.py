@@ -111,6 +111,8 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         privacy_guard: PrivacyGuard | None = None,
     ):
         super().__init__()
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}.")
         if vae.config.latent_dim != denoiser.config.latent_dim:
             raise ValueError(
                 f"The VAE's latent_dim ({vae.config.latent_dim}) differs from the denoiser's "

@@ -3,7 +3,8 @@
 Two modes:
 
 - ``"reject_copies"``: a generated row whose values equal a training row's. The guard stores only 64-bit hashes of
-  the training rows (:mod:`.record_hashing`), never the rows.
+  the training rows (:mod:`.record_hashing`), never the rows, keyed with a secret that stays on the machine that
+  fitted the pipeline (:mod:`.privacy_keys`): whoever receives the pipeline cannot test a row against them.
 - ``"dcr"``: also a generated row closer to its nearest training row than most unseen real rows are: closer than
   the ``quantile``-th percentile (default 5th) of the distances from held-back training rows to the others, measured
   at fit time. A row's distance to its nearest training row can only be measured against training rows, so this mode
@@ -27,6 +28,7 @@ import torch
 from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 
+from .privacy_keys import create_key, load_key
 from .record_encoding import encode_records
 from .record_hashing import record_hashes
 
@@ -48,6 +50,8 @@ class PrivacyGuard(ModelMixin, ConfigMixin):
         threshold: the DCR threshold (``None``: no reference was kept, ``"dcr"`` is unavailable).
         reference_rows, reference_width: shape of the encoded reference rows (0 rows: none kept).
         calibration_rows: training rows held back from the others to calibrate the threshold.
+        key_id: names the secret key of the row hashes in the fitting machine's key folder (the key itself is
+            never saved with the pipeline).
     """
 
     @register_to_config
@@ -59,11 +63,13 @@ class PrivacyGuard(ModelMixin, ConfigMixin):
         reference_rows: int = 0,
         reference_width: int = 0,
         calibration_rows: int = 0,
+        key_id: str | None = None,
     ):
         super().__init__()
         self.register_buffer("row_hashes", torch.zeros(num_rows, dtype=torch.int64))
         self.register_buffer("reference", torch.zeros(reference_rows, reference_width))
         self._nearest = None
+        self._secret = None
 
     def _apply(self, fn, recurse=True):
         """Let ``.to(dtype)`` (e.g. ``pipe.to("cuda", torch.bfloat16)``) move the reference but not round it: the
@@ -87,9 +93,10 @@ class PrivacyGuard(ModelMixin, ConfigMixin):
         ``calibration_rows``, and a tenth of the rows, held back from the others) and keep every row encoded."""
         if not 0 < quantile < 100:
             raise ValueError(f"quantile must be a percentile between 0 and 100, got {quantile}.")
-        hashes = np.unique(record_hashes(schema, records))
+        key_id, secret = create_key()
+        hashes = np.unique(record_hashes(schema, records, secret))
         if not keep_reference:
-            guard = cls(num_rows=len(hashes), quantile=quantile)
+            guard = cls(num_rows=len(hashes), quantile=quantile, key_id=key_id)
         else:
             if not hasattr(schema, "columns"):
                 raise ValueError("The dcr guard (privacy_reference) measures distances between table rows; nested "
@@ -102,15 +109,26 @@ class PrivacyGuard(ModelMixin, ConfigMixin):
             distances = _nearest_distances(encoded[order[held_back:]], encoded[order[:held_back]])
             threshold = float(np.percentile(distances, quantile))
             guard = cls(num_rows=len(hashes), quantile=quantile, threshold=threshold, reference_rows=len(encoded),
-                        reference_width=encoded.shape[1], calibration_rows=held_back)
+                        reference_width=encoded.shape[1], calibration_rows=held_back, key_id=key_id)
             guard.reference.copy_(torch.from_numpy(encoded))
         guard.row_hashes.copy_(torch.from_numpy(hashes))
+        guard._secret = secret
         return guard
 
+    def _key(self) -> bytes:
+        if self._secret is None:
+            if self.config.key_id is None:
+                raise ValueError("This pipeline's privacy guard holds unkeyed row hashes (saved by an older version, "
+                                 "and a membership oracle for anyone holding the folder): refit the pipeline.")
+            self._secret = load_key(self.config.key_id)
+        return self._secret
+
     def check_mode(self, mode: str) -> None:
-        """Raise unless this guard can run ``mode``, saying what to do instead."""
+        """Raise unless this guard can run ``mode`` here (this machine holds the hashes' key), saying what to do
+        instead."""
         if mode not in PRIVACY_MODES:
             raise ValueError(f"Unknown privacy mode {mode!r}; use one of {PRIVACY_MODES}.")
+        self._key()
         if mode == "dcr" and self.config.threshold is None:
             raise ValueError("privacy='dcr' needs reference rows, which this pipeline does not keep (it holds hashes "
                              "only): fit with privacy_reference=True (ldlm fit --privacy-reference), or use "
@@ -118,7 +136,7 @@ class PrivacyGuard(ModelMixin, ConfigMixin):
 
     def copies(self, schema, records: Sequence[dict]) -> np.ndarray:
         """Which ``records`` equal a training row."""
-        return np.isin(record_hashes(schema, records), self.row_hashes.cpu().numpy())
+        return np.isin(record_hashes(schema, records, self._key()), self.row_hashes.cpu().numpy())
 
     def nearest_training_distances(self, schema, records: Sequence[dict]) -> np.ndarray:
         """Distance of each record to its nearest reference row (needs the opt-in reference)."""
@@ -143,8 +161,10 @@ class PrivacyGuard(ModelMixin, ConfigMixin):
         """What the guard holds and rejects, in words (the model card's privacy paragraph)."""
         config = self.config
         text = (f"`privacy=\"reject_copies\"` re-draws any sampled row equal to one of the {config.num_rows} "
-                "distinct training rows, recognised by 64-bit BLAKE2b hashes of their values (the pipeline stores "
-                "the hashes, not the rows).")
+                "distinct training rows, recognised by 64-bit BLAKE2b hashes of their values keyed with a secret "
+                "that stays on the machine that fitted the pipeline (the pipeline stores the keyed hashes, neither "
+                "the rows nor the key: a recipient cannot test a row against them, and only the key's holder can use "
+                "this guard).")
         if config.threshold is None:
             return text + (" `privacy=\"dcr\"` is not available: no reference rows were kept at fit time "
                            "(`privacy_reference=True` keeps them).")

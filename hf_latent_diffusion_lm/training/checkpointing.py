@@ -15,6 +15,7 @@ from pathlib import Path
 from safetensors.torch import load_file, save_file
 
 CHECKPOINT_PATTERN = re.compile(r"^step-(\d+)$")
+TEMPORARY_PATTERN = re.compile(r"^\.step-(\d+)\.tmp$")
 TRAINING_STATE = "training_state.json"
 EXTRA_TENSORS = "extra_tensors.safetensors"
 
@@ -39,6 +40,19 @@ def resolve_checkpoint(root: str | os.PathLike, requested: str) -> Path:
     if not path.is_dir():
         raise FileNotFoundError(f"Checkpoint {requested!r} does not exist.")
     return path
+
+
+def remove_checkpoints(root: str | os.PathLike) -> None:
+    """Delete the checkpoints (and interrupted temporary ones) under ``root``, and ``root`` if that empties it; any
+    other file there is kept."""
+    root = Path(root)
+    if not root.is_dir():
+        return
+    for path in root.iterdir():
+        if path.is_dir() and (CHECKPOINT_PATTERN.match(path.name) or TEMPORARY_PATTERN.match(path.name)):
+            shutil.rmtree(path)
+    if not any(root.iterdir()):
+        root.rmdir()
 
 
 def save_atomically(accelerator, root: str | os.PathLike, step: int, keep: int = 2,
@@ -80,36 +94,3 @@ def read_training_state(checkpoint: str | os.PathLike) -> dict:
 def read_extra_tensors(checkpoint: str | os.PathLike) -> dict:
     """The ``extra_tensors`` a checkpoint was saved with."""
     return load_file(Path(checkpoint) / EXTRA_TENSORS)
-
-
-def save_pretrained_atomically(model, directory: str | os.PathLike, **kwargs) -> None:
-    """``model.save_pretrained`` into a temporary sibling folder, then swap each saved entry into ``directory``.
-
-    Entry by entry, not the whole folder: whatever else ``directory`` holds (a user's files, training state) stays.
-    """
-    directory = Path(directory)
-    temporary = directory.with_name(f".{directory.name}.tmp")
-    shutil.rmtree(temporary, ignore_errors=True)
-    model.save_pretrained(temporary, **kwargs)
-    if not directory.exists():
-        os.replace(temporary, directory)
-        return
-    for entry in sorted(temporary.iterdir()):
-        target = directory / entry.name
-        if target.is_dir() and not target.is_symlink():
-            old = directory / f".{entry.name}.old"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-            os.replace(entry, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(entry, target)
-    temporary.rmdir()
-
-
-def write_json_atomically(path: str | os.PathLike, data: dict) -> None:
-    """Write ``data`` as JSON through a temporary sibling file and a rename (never a half-written file)."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    os.replace(temporary, path)

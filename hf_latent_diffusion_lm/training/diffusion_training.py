@@ -17,12 +17,12 @@ from tqdm.auto import tqdm
 
 from ..data import tokenize_records
 from ..data.condition_encoder import ConditionEncoder
+from ..atomic_saving import save_pretrained_atomically, write_json_atomically
 from ..modeling import LatentDenoiserMLP
 from ..pipelines import LatentDiffusionLMPipeline
 from ..pretrained import resolve_preset
 from ..privacy import PrivacyGuard
-from .checkpointing import (read_training_state, resolve_checkpoint, save_atomically, save_pretrained_atomically,
-                            write_json_atomically)
+from .checkpointing import read_training_state, resolve_checkpoint, save_atomically
 from .field_accuracy import TRAINING_SUMMARY
 from .option_checks import MIXED_PRECISION, check_diffusion_options
 from .time_budget import UNLIMITED_STEPS, Deadline, resolve_mixed_precision
@@ -172,7 +172,8 @@ def card_metadata(trained: TrainedVAE, config: DiffusionTrainingConfig, best_los
     gain (over writing every column's most common value; own latent against another row's)."""
     side, vae_config = trained.components.side, trained.config
     return {
-        "data": f"{len(trained.frame)} rows of `{Path(vae_config.data).name}` ({len(trained.schema.names)} columns).",
+        "data": f"{len(trained.frame)} training rows, {len(trained.schema.names)} columns (the data's source is not "
+                "recorded).",
         "decoder": side.reference.describe(),
         **({"encoder": side.encoder_source.card_name} if side.encoder_source else {}),
         "training": {"preset": vae_config.preset,

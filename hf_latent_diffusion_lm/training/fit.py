@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
+import tempfile
 import time
 from pathlib import Path
 
+from ..atomic_saving import remove_saved, write_json_atomically
 from ..data.json_lines import write_json_lines
 from ..pipelines import LatentDiffusionLMPipeline
+from .checkpointing import remove_checkpoints
 from .diffusion_training import DiffusionTrainingConfig, train_diffusion
 from .option_checks import check_training_table
 from .time_budget import STAGE1_SHARE, STAGE2_SHARE, UNLIMITED_STEPS, parse_duration
@@ -16,7 +19,8 @@ from .output_directory import check_output_directory
 from .vae_training import VAETrainingConfig, load_training_table, train_vae
 
 TRAINING_FOLDER = "training"  # inside the pipeline directory: logs, configs, and (until done) resumable state
-RESUMABLE_STATE = ("checkpoints", "diffusion-checkpoints", "vae", "denoiser", "decoder_adapter")
+CHECKPOINT_FOLDERS = ("checkpoints", "diffusion-checkpoints")
+SAVED_STATE = ("vae", "denoiser", "decoder_adapter")  # intermediate models, saved by save_pretrained_atomically
 
 
 def fit_pipeline(
@@ -33,9 +37,10 @@ def fit_pipeline(
     """Train the VAE and the latent prior; save the pipeline to ``out_dir``.
 
     Stage 1's resumable state, logs and configs live in ``out_dir/training/``; once the pipeline is saved the
-    optimizer states and intermediate models are removed unless ``keep_checkpoints``.
-    ``data`` is a path (CSV, Parquet, JSON Lines: flat or nested), a DataFrame (written to
-    ``out_dir/training/data.parquet``) or a list of dicts, nested or not (written to ``out_dir/training/data.jsonl``);
+    optimizer states and intermediate models are removed unless ``keep_checkpoints``, and the configs forget where
+    the data came from: nothing of the training data, its path or its file name stays in the folder.
+    ``data`` is a path (CSV, Parquet, JSON Lines: flat or nested), a DataFrame or a list of dicts, nested or not
+    (both written to a temporary file outside ``out_dir`` for the run);
     ``vae_options`` are fields of :class:`VAETrainingConfig` (``max_steps``, ``batch_size``, ``columns``...);
     ``diffusion_options`` are fields of :class:`DiffusionTrainingConfig` (``hidden_dim``, ``batch_size``...).
     A non-empty ``out_dir`` that is not a pipeline is refused unless ``overwrite`` (nothing else in it is deleted).
@@ -49,16 +54,19 @@ def fit_pipeline(
     diffusion_config = DiffusionTrainingConfig(vae_dir=str(training), output_dir=str(out_dir),
                                                condition_columns=condition_columns, max_steps=diffusion_steps,
                                                **options)
-    path = data if isinstance(data, (str, os.PathLike)) else training / (
-        "data.jsonl" if isinstance(data, (list, tuple)) else "data.parquet")
-    vae_config = VAETrainingConfig(data=str(path), output_dir=str(training), preset=preset, **vae_options)
-    if isinstance(data, (list, tuple)):
-        write_json_lines(data, path)
-    elif path is not data:
-        training.mkdir(parents=True, exist_ok=True)
-        data.to_parquet(path)
-    frame = load_training_table(vae_config)
+    with tempfile.TemporaryDirectory(prefix="ldlm-data-") as scratch:
+        path = data if isinstance(data, (str, os.PathLike)) else Path(scratch) / (
+            "data.jsonl" if isinstance(data, (list, tuple)) else "data.parquet")
+        vae_config = VAETrainingConfig(data=str(path), output_dir=str(training), preset=preset, **vae_options)
+        if isinstance(data, (list, tuple)):
+            write_json_lines(data, path)
+        elif path is not data:
+            data.to_parquet(path)
+        frame = load_training_table(vae_config)
     check_training_table(frame, condition_columns, vae_config.target)
+    if diffusion_config.privacy_reference and isinstance(frame, list):
+        raise ValueError("--privacy-reference keeps table rows for the dcr guard; nested JSON records get the "
+                         "reject_copies guard only (drop the flag).")
     started = time.time()
     trained = train_vae(vae_config, frame)
     budget = parse_duration(vae_config.time_budget)
@@ -68,10 +76,21 @@ def fit_pipeline(
         if diffusion_steps is None:
             diffusion_config.max_steps = UNLIMITED_STEPS
     pipe = train_diffusion(diffusion_config, trained)
+    forget_data_source(training)
     if not keep_checkpoints:
-        for name in RESUMABLE_STATE:
-            shutil.rmtree(training / name, ignore_errors=True)
+        for name in CHECKPOINT_FOLDERS:
+            remove_checkpoints(training / name)
+        for name in SAVED_STATE:
+            remove_saved(training / name)
     return pipe
+
+
+def forget_data_source(training: Path) -> None:
+    """Blank the data path in the saved training config: the folder is made to be shared, the path is the owner's
+    (a resumed run is given its data again)."""
+    path = training / "training_config.json"
+    if path.is_file():
+        write_json_atomically(path, {**json.loads(path.read_text()), "data": None})
 
 
 def _diffusion_resume(training: Path) -> str | None:

@@ -52,7 +52,8 @@ def check_vae_options(config) -> None:
         config.field_warmup_steps = preset.field_warmup_steps
     _check_positive_integers(config, ("max_steps", "batch_size", "gradient_accumulation_steps", "eval_every",
                                       "checkpoint_every", "checkpoints_total_limit", "max_length", "max_rows", "latent_dim",
-                                      "num_soft_tokens", "patience", "decoder_layers", "field_warmup_batch_size"),
+                                      "num_soft_tokens", "patience", "decoder_layers", "field_warmup_batch_size",
+                                      "min_category_count"),
                               VAE_FLAGS)
     if isinstance(config.field_warmup_steps, bool) or not isinstance(config.field_warmup_steps, int) \
             or config.field_warmup_steps < 0:
@@ -62,6 +63,10 @@ def check_vae_options(config) -> None:
     _check_positive_numbers(config, ("learning_rate", "max_beta", "min_beta", "beta_factor", "max_grad_norm",
                                      "field_warmup_learning_rate"), VAE_FLAGS)
     _check_choices(config, VAE_FLAGS)
+    quantile = config.range_quantile
+    if isinstance(quantile, bool) or not isinstance(quantile, (int, float)) or not 0 <= quantile < 50:
+        raise ValueError(f"{_flag('range_quantile', VAE_FLAGS)} is a percentile from 0 (exact range) up to, not "
+                         f"including, 50 (the median), got {quantile!r}.")
     if not 0 <= config.validation_fraction < 1:
         raise ValueError(f"validation_fraction must be in [0, 1), got {config.validation_fraction!r}.")
     if config.min_beta > config.max_beta:
@@ -76,6 +81,9 @@ def check_diffusion_options(config) -> None:
                                       "condition_bins"), DIFFUSION_FLAGS)
     _check_positive_numbers(config, ("learning_rate",), DIFFUSION_FLAGS)
     _check_choices(config, DIFFUSION_FLAGS)
+    if not 0 < config.privacy_quantile < 100:
+        raise ValueError(f"{_flag('privacy_quantile', DIFFUSION_FLAGS)} is a percentile between 0 and 100, got "
+                         f"{config.privacy_quantile!r}.")
 
 
 def check_training_table(frame, condition_columns, target: str | None = None) -> None:

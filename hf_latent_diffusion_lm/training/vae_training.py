@@ -31,12 +31,13 @@ from ..modeling import INJECTION_METHODS, LatentVAEModel
 from ..modeling.decoder_adapter import (adapter_parameters, add_decoder_lora, load_decoder_adapter, restore_decoder_adapter,
                                         save_decoder_adapter)
 from ..pretrained import PRESETS
+from ..atomic_saving import save_pretrained_atomically, write_json_atomically
 from .beta_schedule import BetaDecision, DecreasingBetaSchedule
-from .checkpointing import (read_extra_tensors, read_training_state, resolve_checkpoint, save_atomically,
-                            save_pretrained_atomically, write_json_atomically)
+from .checkpointing import read_extra_tensors, read_training_state, resolve_checkpoint, save_atomically
 from .components import VAEComponents, build_vae, load_decoder_side
 from .field_accuracy import TRAINING_SUMMARY, compare_records, reconstruction_accuracy
 from .loss_log import open_loss_log
+from .run_identity import check_resume, write_run_identity
 from .option_checks import MIXED_PRECISION, check_vae_options
 from .time_budget import STAGE1_SHARE, UNLIMITED_STEPS, Deadline, parse_duration, resolve_mixed_precision
 
@@ -151,6 +152,9 @@ class TrainedVAE:
     def load(cls, directory: str | Path) -> "TrainedVAE":
         """Stage 1's result read back from its ``output_dir`` (when stage 2 runs on its own)."""
         directory = Path(directory)
+        if not (directory / "training_config.json").is_file():
+            raise FileNotFoundError(f"No stage-1 output at {str(directory)!r} (no training_config.json): run "
+                                    f"scripts/train_vae.py --output_dir {directory} first.")
         config = VAETrainingConfig(**json.loads((directory / "training_config.json").read_text()))
         vae = LatentVAEModel.from_pretrained(directory / "vae")
         side = decoder_side(config, vae.config.injection_method)
@@ -340,6 +344,8 @@ def train_vae(config: VAETrainingConfig, frame=None) -> TrainedVAE:
     )
     set_seed(config.seed)
     frame = load_training_table(config) if frame is None else frame
+    if config.resume_from_checkpoint:
+        check_resume(output, config, frame)
     schema = training_schema(config, frame)
     method = injection_method(config, schema)
     side = decoder_side(config, method)
@@ -364,6 +370,7 @@ def train_vae(config: VAETrainingConfig, frame=None) -> TrainedVAE:
         output.mkdir(parents=True, exist_ok=True)
         schema.save(output / "schema.json")
         (output / "training_config.json").write_text(json.dumps(asdict(config), indent=2))
+        write_run_identity(output, config, frame)
 
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate)
     vae, optimizer, train_loader = accelerator.prepare(vae, optimizer, train_loader)

@@ -102,15 +102,14 @@ def _load(directory):
         raise UserInputError(f"Cannot load the pipeline in {directory!r}: {type(error).__name__}: {error}") from error
 
 
-def _shortfall(args, written: int, unit: str = "rows", where: str = "",
-               then: str = "") -> int:
+def _shortfall(args, written: int, unit: str = "rows", where: str = "", then: str = "") -> int:
     """Exit status 1 with one error line when fewer rows than asked were written: how many are missing and why."""
+    asked = args.num_samples
     if written >= asked:
         return 0
-    asked, privacy = args.num_samples, args.privacy
-    print(f"{args.prog} sample: error: only {written} of the {asked} {unit} asked for were written{where}; {asked - written} "
-          f"are missing (they did not parse{' or the privacy guard dropped them' if privacy else ''}); the model may "
-          f"need more training{then}.", file=sys.stderr)
+    print(f"{args.prog} sample: error: only {written} of the {asked} {unit} asked for were written{where}; "
+          f"{asked - written} are missing (they did not parse{' or the privacy guard dropped them' if args.privacy else ''}"
+          f"); the model may need more training{then}.", file=sys.stderr)
     return 1
 
 

@@ -59,12 +59,36 @@ def _bullets(mapping: dict | None, empty: str) -> str:
                      for key, value in mapping.items())
 
 
+def _published_values(schema) -> str:
+    """What the schema table above reveals of the training data: every category and exact range, or, with the
+    rare-value protection (``--min-category-count``, ``--range-quantile``), neither rare categories nor extremes."""
+    if not hasattr(schema, "columns"):
+        return ""
+    protection = schema.protection or {}
+    count, quantile = protection.get("min_category_count", 1), protection.get("range_quantile", 0)
+    done = []
+    if count > 1:
+        done.append(f"categories held by fewer than {count} training rows were merged into "
+                    f"`{protection['placeholder']}` (`--min-category-count {count}`)")
+    if quantile > 0:
+        done.append(f"numeric and datetime values outside percentiles {quantile:g} to {100 - quantile:g} of each "
+                    f"column were clipped to those bounds (`--range-quantile {quantile:g}`)")
+    if not done:
+        return ("The schema above lists every category of the training data, even one held by a single row, and "
+                "each column's exact minimum and maximum; `ldlm fit --min-category-count 5 --range-quantile 1` "
+                "leaves rare categories and extremes out.")
+    return "Before the schema was inferred and the model trained, " + " and ".join(done) + "."
+
+
 def _privacy_paragraph(pipe) -> str:
     guard = getattr(pipe, "privacy_guard", None)
     if guard is None:
-        return ("No sampling guard is stored with this pipeline: sampled rows may copy training rows. Refit with "
+        text = ("No sampling guard is stored with this pipeline: sampled rows may copy training rows. Refit with "
                 "this package's training to get one (`pipe(..., privacy=\"reject_copies\")`).")
-    return guard.describe() + " Without `privacy=...` (or `ldlm sample --privacy ...`) no row is re-drawn."
+    else:
+        text = guard.describe() + " Without `privacy=...` (or `ldlm sample --privacy ...`) no row is re-drawn."
+    published = _published_values(pipe.schema)
+    return f"{text}\n\n{published}" if published else text
 
 
 def render_model_card(pipe, repo_id: str | None = None) -> ModelCard:

@@ -95,3 +95,27 @@ def test_conditions_change_the_output_and_are_checked():
         denoiser(x, 0.0, condition=torch.tensor([[0]] * 3))
     with pytest.raises(ValueError, match=r"\(batch, 4\)"):
         denoiser(torch.randn(3, 5), 0.0)
+
+
+def test_the_weight_average_is_what_is_evaluated_and_the_raw_weights_come_back():
+    from hf_latent_diffusion_lm.training.diffusion_training import WeightAverage
+
+    torch.manual_seed(0)
+    model = LatentDenoiserMLP(latent_dim=4, hidden_dim=8, num_layers=1)
+    average = WeightAverage(model, decay=0.9)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    for _ in range(5):
+        model.edm_loss(torch.randn(16, 4)).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        average.step()
+    raw = [p.detach().clone() for p in model.parameters()]
+    with average.averaged():
+        inside = [p.detach().clone() for p in model.parameters()]
+    assert any(not torch.equal(a, b) for a, b in zip(raw, inside)), "the average differs from the last weights"
+    assert all(torch.equal(a, p) for a, p in zip(raw, model.parameters())), "raw weights restored after"
+    restored = WeightAverage(model, decay=0.9)
+    restored.load(average.tensors(), average.state())
+    with restored.averaged():
+        assert all(torch.equal(a, p) for a, p in zip(inside, model.parameters()))
+    assert WeightAverage(model, decay=0).tensors() is None  # 0: no average, the raw weights are kept

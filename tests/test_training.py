@@ -116,6 +116,8 @@ def test_stage_two_splits_one_global_batch_over_two_processes_and_resumes_exactl
                    check=True, env=ENV, capture_output=True)
     assert_same_weights(diffusion_weights(tmp_path / "single", 10), diffusion_weights(tmp_path / "resumed", 10),
                         atol=1e-6)
+    kept = "denoiser/diffusion_pytorch_model.safetensors"  # the weight average, restored from the checkpoint too
+    assert_same_weights(load_file(tmp_path / "single" / kept), load_file(tmp_path / "resumed" / kept), atol=1e-6)
     loaded = DiffusionPipeline.from_pretrained(tmp_path / "resumed")
     assert (tmp_path / "resumed" / "training" / "diffusion-checkpoints").is_dir(), "state kept with the pipeline"
     assert not list((tmp_path / "resumed" / "decoder").glob("*.safetensors")) and loaded.decoder is not None

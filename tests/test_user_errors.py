@@ -178,7 +178,8 @@ def test_scripts_report_a_missing_file_in_one_line_under_their_own_name(tmp_path
                             text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     last = result.stderr.strip().splitlines()[-1]
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-    assert last.startswith(f"{script}: error: ") and "nope" in last, last
+    assert last.startswith(f"{script}") and ": error: " in last and "ldlm" not in last.split(":")[0], last
+    assert "nope" in last, last
 
 
 def test_complete_fills_a_one_row_partial_table(model, tmp_path):

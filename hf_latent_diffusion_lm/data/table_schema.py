@@ -339,12 +339,15 @@ class TableSchema:
     """Column order, kinds, ranges, category sets and missing values of a table, plus an optional target.
 
     ``record_format`` is how records are written (``keyed``/``compact``, see :mod:`.record_format`); it is stored
-    with the schema so that training, encoding and constrained sampling all use the same one.
+    with the schema so that training, encoding and constrained sampling all use the same one. ``protection`` says
+    which rare values were generalised before inference (:mod:`.rare_values`), so a reader of the schema knows its
+    categories and ranges leave them out.
     """
 
     columns: tuple[Column, ...]
     target: str | None = None
     record_format: str = "keyed"
+    protection: dict | None = field(default=None, hash=False)
 
     def __post_init__(self):
         object.__setattr__(self, "columns", tuple(self.columns))
@@ -409,7 +412,8 @@ class TableSchema:
             if column.kind == "categorical":
                 entry["categories"] = list(column.categories)
             columns.append(entry)
-        return {"kind": KIND, "columns": columns, "target": self.target, "record_format": self.record_format}
+        stored = {"kind": KIND, "columns": columns, "target": self.target, "record_format": self.record_format}
+        return {**stored, "protection": self.protection} if self.protection else stored
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TableSchema":
@@ -425,10 +429,11 @@ class TableSchema:
                 known = [f.name for f in fields(COLUMN_TYPES[kind]) if f.init]
                 raise ValueError(f"Bad schema entry for column {entry.get('name')!r}: {error}; a {kind} column has "
                                  f"the keys {['kind', *known]}.") from None
-        extra = sorted(set(data) - {"kind", "columns", "target", "record_format"})
+        extra = sorted(set(data) - {"kind", "columns", "target", "record_format", "protection"})
         if extra:
-            raise ValueError(f"Unknown schema key(s) {extra}; a schema has 'columns', 'target' and 'record_format'.")
-        return cls(tuple(columns), data.get("target"), data.get("record_format", "keyed"))
+            raise ValueError(f"Unknown schema key(s) {extra}; a schema has 'columns', 'target', 'record_format' and "
+                             "'protection'.")
+        return cls(tuple(columns), data.get("target"), data.get("record_format", "keyed"), data.get("protection"))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")

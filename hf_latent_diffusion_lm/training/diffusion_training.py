@@ -1,10 +1,11 @@
 """Stage 2: learn the latent prior. Encode the training records with the trained VAE (posterior means),
 standardise, train the MLP denoiser with the EDM loss (data-parallel under accelerate, checkpointed and resumable),
-keep the best, and save the complete pipeline."""
+keep the best exponential moving average of its weights, and save the complete pipeline."""
 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from diffusers import EDMDPMSolverMultistepScheduler
+from diffusers.training_utils import EMAModel
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -22,7 +24,7 @@ from ..modeling import LatentDenoiserMLP
 from ..pipelines import LatentDiffusionLMPipeline
 from ..pretrained import resolve_preset
 from ..privacy import PrivacyGuard
-from .checkpointing import read_training_state, resolve_checkpoint, save_atomically
+from .checkpointing import read_extra_tensors, read_training_state, resolve_checkpoint, save_atomically
 from .field_accuracy import TRAINING_SUMMARY
 from .option_checks import MIXED_PRECISION, check_diffusion_options
 from .time_budget import UNLIMITED_STEPS, Deadline, resolve_mixed_precision
@@ -44,6 +46,9 @@ class DiffusionTrainingConfig:
     num_layers: int = field(default=4, metadata={"help": "hidden layers of the denoiser MLP"})
     batch_size: int = field(default=256, metadata={"help": "latents per optimizer step (all processes together)"})
     learning_rate: float = field(default=1e-3, metadata={"help": "denoiser AdamW learning rate"})
+    ema_decay: float = field(default=0.999, metadata={"help": (
+        "decay of the exponential moving average of the denoiser's weights that is evaluated, kept and sampled "
+        "from (diffusers' EMAModel, with warm-up; 0: the raw weights)")})
     max_steps: int | None = field(default=None, metadata={"help": "denoiser optimizer steps (None: the preset's)"})
     eval_every: int = field(default=100, metadata={"help": "steps between held-out EDM loss evaluations"})
     checkpoint_every: int = field(default=500, metadata={"help": "steps between resumable checkpoints"})
@@ -62,6 +67,45 @@ class DiffusionTrainingConfig:
 
     def __post_init__(self):
         check_diffusion_options(self)
+
+
+class WeightAverage:
+    """The denoiser's exponential moving average (diffusers' ``EMAModel``): what is evaluated, kept and sampled from.
+
+    The raw weights under a constant learning rate wander around the optimum, and the sampled latents' distribution
+    wanders with them; their average sits closer to it. Its shadow weights travel in checkpoints as safetensors.
+    """
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.model = model
+        self.ema = EMAModel(model.parameters(), decay=decay, use_ema_warmup=True, power=0.75) if decay else None
+
+    def step(self) -> None:
+        if self.ema:
+            self.ema.step(self.model.parameters())
+
+    @contextmanager
+    def averaged(self):
+        """The model holds the averaged weights inside the ``with`` block, its raw weights again after it."""
+        if self.ema:
+            self.ema.store(self.model.parameters())
+            self.ema.copy_to(self.model.parameters())
+        try:
+            yield self.model
+        finally:
+            if self.ema:
+                self.ema.restore(self.model.parameters())
+
+    def tensors(self) -> dict | None:
+        return {f"ema.{i}": p for i, p in enumerate(self.ema.shadow_params)} if self.ema else None
+
+    def state(self) -> dict:
+        return {"ema_step": self.ema.optimization_step} if self.ema else {}
+
+    def load(self, tensors: dict, state: dict) -> None:
+        if self.ema:
+            self.ema.shadow_params = [tensors[f"ema.{i}"].to(p.device) for i, p in enumerate(self.ema.shadow_params)]
+            self.ema.optimization_step = state["ema_step"]
 
 
 class EDMObjective(nn.Module):
@@ -125,10 +169,13 @@ def fit_denoiser(config: DiffusionTrainingConfig, accelerator, denoiser: LatentD
     state = Path(config.output_dir) / "training"  # kept inside the pipeline directory when it is saved
     checkpoints, best_dir = state / "diffusion-checkpoints", state / "denoiser"
     progress = {"step": 0, "best_loss": None}  # JSON: no infinity
+    average = WeightAverage(model, config.ema_decay)
     if config.resume_from_checkpoint:
         checkpoint = resolve_checkpoint(checkpoints, config.resume_from_checkpoint)
         accelerator.load_state(str(checkpoint))
         progress = read_training_state(checkpoint)
+        if average.ema:
+            average.load(read_extra_tensors(checkpoint), progress)
 
     def held_out_loss() -> float:
         fixed = torch.Generator(device=device).manual_seed(config.seed)  # same noise each time: comparable
@@ -150,17 +197,20 @@ def fit_denoiser(config: DiffusionTrainingConfig, accelerator, denoiser: LatentD
         accelerator.backward(loss)
         optimizer.step()
         optimizer.zero_grad()
+        average.step()
         bar.update(1)
         last = step == config.max_steps or deadline.passed()
         if step % config.eval_every == 0 or last:
-            value = held_out_loss()
-            bar.set_postfix(held_out=f"{value:.4f}")
-            if progress["best_loss"] is None or value < progress["best_loss"]:
-                progress["best_loss"] = value
-                if accelerator.is_main_process:
-                    save_pretrained_atomically(model, best_dir)
+            with average.averaged():
+                value = held_out_loss()
+                bar.set_postfix(held_out=f"{value:.4f}")
+                if progress["best_loss"] is None or value < progress["best_loss"]:
+                    progress["best_loss"] = value
+                    if accelerator.is_main_process:
+                        save_pretrained_atomically(model, best_dir)
         if step % config.checkpoint_every == 0 or last:
-            save_atomically(accelerator, checkpoints, step, config.checkpoints_total_limit, progress)
+            save_atomically(accelerator, checkpoints, step, config.checkpoints_total_limit,
+                            {**progress, **average.state()}, average.tensors())
     bar.close()
     accelerator.wait_for_everyone()
     best = LatentDenoiserMLP.from_pretrained(best_dir) if best_dir.exists() else model

@@ -81,6 +81,8 @@ def check_diffusion_options(config) -> None:
                                       "condition_bins"), DIFFUSION_FLAGS)
     _check_positive_numbers(config, ("learning_rate",), DIFFUSION_FLAGS)
     _check_choices(config, DIFFUSION_FLAGS)
+    if not 0 <= config.ema_decay < 1:
+        raise ValueError(f"{_flag('ema_decay', DIFFUSION_FLAGS)} must be in [0, 1), got {config.ema_decay!r}.")
     if not 0 < config.privacy_quantile < 100:
         raise ValueError(f"{_flag('privacy_quantile', DIFFUSION_FLAGS)} is a percentile between 0 and 100, got "
                          f"{config.privacy_quantile!r}.")

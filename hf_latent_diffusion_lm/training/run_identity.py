@@ -23,7 +23,7 @@ RUN_IDENTITY = "run_identity.json"
 # change on resume.
 RESUME_MUST_MATCH = ("preset", "encoder", "decoder", "decoder_gguf_file", "injection_method", "decoder_layers",
                      "latent_dim", "num_soft_tokens", "record_format", "decoder_lora_rank", "columns", "max_rows",
-                     "target", "read_options", "schema", "max_length", "validation_fraction", "batch_size",
+                     "target", "min_category_count", "range_quantile", "read_options", "schema", "max_length", "validation_fraction", "batch_size",
                      "gradient_accumulation_steps", "learning_rate", "seed")
 
 

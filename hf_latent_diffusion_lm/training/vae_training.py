@@ -23,6 +23,7 @@ from ..data.record_fields import FieldInputs
 from ..data.record_tensors import RecordTensors
 from ..data.json_lines import read_json_records
 from ..data.json_record_schema import JsonRecordSchema
+from ..data.rare_values import RARE_CATEGORY, RareValueReport, protect_rare_values
 from ..data.record_format import RECORD_FORMATS
 from ..data.record_schemas import holds_nested_records, infer_schema, load_schema
 from ..data.table_loading import read_options_from_json
@@ -89,6 +90,12 @@ class VAETrainingConfig:
     columns: list[str] | None = option(None, "columns to keep (None: all)")
     max_rows: int | None = option(None, "use only the first N rows")
     target: str | None = option(None, "the target column (stored in the schema)")
+    min_category_count: int = option(1, "keep a category only if at least K training rows hold it; rarer ones are "
+                                     f"merged into one {RARE_CATEGORY!r} category before the schema is inferred, so "
+                                     "the schema, model card and model never see them (1: keep all)")
+    range_quantile: float = option(0.0, "bound numeric and datetime ranges by the Q-th and (100-Q)-th percentiles "
+                                   "of the training values instead of their exact min and max; values outside are "
+                                   "clipped to the bounds before training (0: exact range)")
     read_options: str | None = option(None, 'pandas read options as JSON, e.g. \'{"skipinitialspace": true}\'')
     schema: str | None = option(None, "a JSON Schema file the (nested JSON Lines) records follow (None: inferred)")
     max_length: int = option(512, "longest record in decoder tokens")
@@ -160,7 +167,7 @@ class TrainedVAE:
         side = decoder_side(config, vae.config.injection_method)
         side.decoder = load_decoder_adapter(side.decoder, directory)
         return cls(VAEComponents(vae, side), load_schema(directory / "schema.json"),
-                   load_training_table(config), config)
+                   training_table(config, load_training_table(config))[0], config)
 
 
 def load_training_table(config: VAETrainingConfig):
@@ -317,6 +324,21 @@ def training_schema(config: VAETrainingConfig, frame):
     return schema
 
 
+def training_table(config: VAETrainingConfig, frame) -> tuple[object, object, RareValueReport | None]:
+    """The table both stages learn, its schema and what was generalised (``--min-category-count``,
+    ``--range-quantile``): rare values are hidden before the schema is inferred, so neither holds them."""
+    schema = training_schema(config, frame)
+    if not isinstance(schema, TableSchema):
+        if config.min_category_count > 1 or config.range_quantile > 0:
+            raise ValueError("--min-category-count and --range-quantile apply to flat tables; nested JSON records "
+                             "(or a --schema) keep their values.")
+        return frame, schema, None
+    generalised, report = protect_rare_values(frame, schema, config.min_category_count, config.range_quantile)
+    if generalised is not frame:
+        schema = training_schema(config, generalised)
+    return generalised, dataclasses.replace(schema, protection=report.protection()), report
+
+
 def field_accuracy_rows(config: VAETrainingConfig, schema) -> int:
     """Validation records decoded at each evaluation (a few hundred at most: it decodes them greedily; none for
     nested records by default, whose long decodes would take longer than the training steps between them)."""
@@ -343,10 +365,11 @@ def train_vae(config: VAETrainingConfig, frame=None) -> TrainedVAE:
         dataloader_config=DataLoaderConfiguration(split_batches=True, use_seedable_sampler=True),
     )
     set_seed(config.seed)
-    frame = load_training_table(config) if frame is None else frame
+    frame, schema, rare_values = training_table(config, load_training_table(config) if frame is None else frame)
+    for line in rare_values.lines() if rare_values else ():
+        accelerator.print(line)
     if config.resume_from_checkpoint:
         check_resume(output, config, frame)
-    schema = training_schema(config, frame)
     method = injection_method(config, schema)
     side = decoder_side(config, method)
     datasets = build_record_dataset(frame, schema, side.tokenizer, side.encoder_tokenizer,

@@ -17,7 +17,7 @@ from .modeling import (
     LatentVAEModel,
     LatentVAEOutput,
 )
-from .pipelines import LatentDiffusionLMPipeline, LatentDiffusionLMPipelineOutput
+from .pipelines import Conditions, DecodingOptions, LatentDiffusionLMPipeline, LatentDiffusionLMPipelineOutput, Privacy
 from .privacy import PrivacyGuard
 
 __version__ = "0.1.0"
@@ -28,6 +28,8 @@ setattr(diffusers, LatentDiffusionLMPipeline.__name__, LatentDiffusionLMPipeline
 
 __all__ = [
     "INJECTION_METHODS",
+    "Conditions",
+    "DecodingOptions",
     "DecoderMismatchError",
     "LatentDenoiserMLP",
     "LatentDenoiserOutput",
@@ -36,5 +38,6 @@ __all__ = [
     "LatentVAEConfig",
     "LatentVAEModel",
     "LatentVAEOutput",
+    "Privacy",
     "PrivacyGuard",
 ]

@@ -125,7 +125,7 @@ def _sample_json_records(pipe, args) -> int:
         raise ValueError("--privacy dcr measures distances between table rows; this model writes nested JSON "
                          "records: use --privacy reject_copies.")
     check_records_file(args.out)
-    sample = sample_records(pipe, args.num_samples, seed=args.seed, constrained=not args.unconstrained,
+    sample = sample_records(pipe, args.num_samples, seed=args.seed, decoding={"constrained": not args.unconstrained},
                             tool_call_consistency=False if args.no_tool_call_consistency else None,
                             privacy=args.privacy)
     if sample.records:
@@ -153,7 +153,7 @@ def _sample(args) -> int:
         check_output_file(args.out)
     conditions = parse_conditions(args.condition, pipe.schema)
     options = {"conditions": conditions or None, "guidance_scale": args.guidance_scale,
-               "constrained": not args.unconstrained, "privacy": args.privacy}
+               "decoding": {"constrained": not args.unconstrained}, "privacy": args.privacy}
     if to_folder:
         from .sharded_sampling import sampling_state, write_shards
 

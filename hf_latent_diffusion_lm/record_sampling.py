@@ -9,6 +9,7 @@ the re-draws are counted. Records go to one JSON Lines file, never to a name tha
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from tqdm.auto import tqdm
 
 from .data.record_schemas import JSON_LINES_SUFFIXES
 from .data.tool_call_validity import TOOL_CALL_KEYS, is_tool_call_schema, tool_call_problems
+from .pipelines.sampling_options import DecodingOptions
 
 logger = logging.get_logger(__name__)
 DEFAULT_MAX_ROUNDS = 10
@@ -64,9 +66,10 @@ def sample_records(
     seed: int = 0,
     tool_call_consistency: bool | None = None,
     max_rounds: int = DEFAULT_MAX_ROUNDS,
+    decoding: DecodingOptions | dict | None = None,
     **call_kwargs,
 ) -> RecordSample:
-    """``num_samples`` records from ``pipe`` (``call_kwargs`` go to the pipeline call).
+    """``num_samples`` records from ``pipe`` (``decoding`` and ``call_kwargs`` go to the pipeline call).
 
     ``tool_call_consistency`` (default: on when the schema has ``functions`` and ``calls``) decodes calls under a
     grammar of their record's functions and re-draws records whose calls still break them, at most ``max_rounds``
@@ -79,6 +82,7 @@ def sample_records(
     if consistency and not tool_calls:
         raise ValueError(f"tool_call_consistency needs records with {' and '.join(TOOL_CALL_KEYS)}; the "
                          f"schema has {pipe.schema.names}.")
+    decoding = dataclasses.replace(DecodingOptions.of(decoding), tool_call_consistency=consistency)
     generator = torch.Generator().manual_seed(seed)
     kept, rejected, drawn, privacy_redraws, schema_validity, first_semantic = [], [], 0, 0, None, None
     with tqdm(total=num_samples, desc="sampling", unit="record") as bar:
@@ -86,8 +90,8 @@ def sample_records(
             need = num_samples - len(kept)
             if need == 0:
                 break
-            output = pipe(num_samples=need, generator=generator, output_type="records",
-                          tool_call_consistency=consistency, **call_kwargs)
+            output = pipe(num_samples=need, generator=generator, output_type="records", decoding=decoding,
+                          **call_kwargs)
             drawn += need
             privacy_redraws += output.privacy_redraws or 0
             checked = [(record, tool_call_problems(record) if tool_calls else []) for record in output.records]

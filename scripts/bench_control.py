@@ -26,6 +26,7 @@ from xgboost import XGBClassifier
 
 import hf_latent_diffusion_lm  # noqa: F401
 from diffusers import DiffusionPipeline
+from hf_latent_diffusion_lm import Conditions
 from hf_latent_diffusion_lm.benchmark_data import load_benchmark_dataset
 from hf_latent_diffusion_lm.evaluation import infer_column_kinds, shape_and_trend
 from hf_latent_diffusion_lm.evaluation.column_kinds import make_encoder
@@ -89,7 +90,7 @@ def main(argv=None) -> dict:
     results["pasted_shape_error_vs_condition_rows"] = other_columns_shape_error(subset, pasted, args.column, kinds)
     curve = []
     for scale in [float(s) for s in args.guidance_scales.split(",")]:
-        soft = sample(conditions={args.column: args.value}, guidance_scale=scale, hard_conditions=False)
+        soft = sample(conditions=Conditions({args.column: args.value}, force=False), guidance_scale=scale)
         hard = sample(conditions={args.column: args.value}, guidance_scale=scale)
         curve.append({
             "guidance_scale": scale,

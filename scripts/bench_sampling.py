@@ -301,8 +301,8 @@ def load_pipeline(args):
 def sample_ours(pipe, args, num_samples: int, seed: int, batch_size: int, chunk_size: int, **options) -> tuple:
     """Rows as ``ldlm sample`` makes them (``generate_records``; text through ``pipe(...)`` without a schema or
     grammar); returns ``(rows written, validity)``."""
-    common = dict(batch_size=batch_size, num_inference_steps=args.inference_steps,
-                  max_new_tokens=args.max_new_tokens, **options)
+    common = dict(num_inference_steps=args.inference_steps,
+                  decoding=dict(batch_size=batch_size, max_new_tokens=args.max_new_tokens, **options))
     if pipe.schema is not None and options.get("constrained", True):
         frame = generate_records(pipe, num_samples, seed=seed, chunk_size=chunk_size, **common)
         return len(frame), frame.attrs["validity"]

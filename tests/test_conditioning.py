@@ -79,7 +79,7 @@ def test_guidance_steers_toward_the_rare_condition(conditional_denoiser):
 def test_conditions_the_model_cannot_honour_are_refused():
     pipe = tiny_pipeline()
     with pytest.raises(ValueError, match="need constrained decoding"):
-        pipe(num_samples=1, conditions={"income": ">50K"}, max_new_tokens=4)
+        pipe(num_samples=1, conditions={"income": ">50K"}, decoding={"max_new_tokens": 4})
 
 
 ADULT_COLUMNS = ["age", "workclass", "education", "sex", "hours-per-week", "income"]
@@ -135,3 +135,21 @@ def test_interpolate_returns_valid_records_from_end_to_end(adult_pipe, adult_fra
     rows = adult_pipe.schema.records(adult_frame.head(2))
     path = adult_pipe.interpolate(rows[0], rows[1], steps=4, max_new_tokens=120)
     assert len(path) == 4 and all(not adult_pipe.schema.validate(record) for record in path)
+
+
+def test_per_row_forced_values_hold_row_by_row(adult_pipe):
+    from hf_latent_diffusion_lm import Conditions
+
+    rows = [{"sex": "Female"}, {"sex": "Male", "income": ">50K"}, {}, {"education": "Bachelors"}]
+    output = adult_pipe(num_samples=4, conditions=Conditions(rows, steer=False), output_type="records",
+                        generator=torch.Generator().manual_seed(0))
+    assert output.validity == 1.0
+    for wanted, record in zip(rows, output.records):
+        assert all(record[column] == value for column, value in wanted.items())
+
+
+def test_soft_conditions_are_not_forced(adult_pipe):
+    from hf_latent_diffusion_lm import Conditions
+
+    with pytest.raises(ValueError, match="need constrained decoding"):  # nothing can steer without a trained prior
+        adult_pipe(num_samples=2, conditions=Conditions({"sex": "Female"}, force=False))

@@ -14,7 +14,7 @@ from hf_latent_diffusion_lm import DecoderMismatchError, LatentDiffusionLMPipeli
 from hf_latent_diffusion_lm.decoder_reference import DecoderReference
 from hf_latent_diffusion_lm.testing import tiny_decoder, tiny_pipeline
 
-SAMPLE = "dict(num_samples=3, max_new_tokens=12, num_inference_steps=5)"
+SAMPLE = "dict(num_samples=3, decoding=dict(max_new_tokens=12), num_inference_steps=5)"
 
 
 def texts(pipe, seed=0):

@@ -17,7 +17,7 @@ METHODS = ["soft_prompt", "memory", "embedding"]
 
 def sample(pipe, seed=0, **kwargs):
     pipe.set_progress_bar_config(disable=True)
-    options = {"num_samples": 3, "max_new_tokens": 12, "num_inference_steps": 5}
+    options = {"num_samples": 3, "decoding": {"max_new_tokens": 12}, "num_inference_steps": 5}
     return pipe(generator=torch.Generator().manual_seed(seed), **{**options, **kwargs})
 
 
@@ -58,7 +58,7 @@ def test_few_step_solver_and_given_latents():
     output = sample(pipe, num_inference_steps=3)
     assert len(output.texts) == 3 and torch.isfinite(output.latents).all()
     latents = torch.zeros(2, pipe.vae.config.latent_dim)
-    replay = sample(pipe, num_samples=2, latents=latents, do_sample=False)
+    replay = sample(pipe, num_samples=2, latents=latents, decoding={"max_new_tokens": 12, "do_sample": False})
     assert torch.equal(replay.latents, latents)
     assert replay.texts == pipe.decode(latents, max_new_tokens=12)
 
@@ -98,8 +98,8 @@ def test_transformers_pipeline_task(tmp_path):
     pipe.save_pretrained(tmp_path)
     generator = transformers_pipeline("latent-text-generation", model=str(tmp_path))
     generator.model.set_progress_bar_config(disable=True)
-    rows = generator(num_samples=2, max_new_tokens=8, generator=torch.Generator().manual_seed(0))
-    assert [row["generated_text"] for row in rows] == sample(pipe, num_samples=2, max_new_tokens=8,
+    rows = generator(num_samples=2, decoding={"max_new_tokens": 8}, generator=torch.Generator().manual_seed(0))
+    assert [row["generated_text"] for row in rows] == sample(pipe, num_samples=2, decoding={"max_new_tokens": 8},
                                                              num_inference_steps=20).texts
 
 
@@ -109,3 +109,26 @@ def test_model_cpu_offload_samples_the_same_records():
     pipe.enable_model_cpu_offload(device="cpu")  # diffusers' offload hooks; on a GPU machine device="cuda"
     actual = sample(pipe)
     assert actual.texts == expected.texts and torch.equal(actual.latents, expected.latents)
+
+
+def test_call_keeps_diffusers_shape_and_groups_the_rest():
+    import inspect
+
+    from hf_latent_diffusion_lm import LatentDiffusionLMPipeline
+
+    parameters = [name for name in inspect.signature(LatentDiffusionLMPipeline.__call__).parameters if name != "self"]
+    assert len(parameters) <= 10 and not any(p.startswith("**") for p in parameters)
+    assert {"num_samples", "guidance_scale", "num_inference_steps", "generator", "latents", "output_type",
+            "return_dict", "conditions", "decoding", "privacy"} == set(parameters)
+
+
+def test_grouped_arguments_are_checked_by_name():
+    from hf_latent_diffusion_lm import Conditions
+
+    pipe = tiny_pipeline()
+    with pytest.raises(ValueError, match="'max_tokens'.*max_new_tokens"):
+        pipe(num_samples=1, decoding={"max_tokens": 4})
+    with pytest.raises(ValueError, match="engine='slots' takes no generate"):
+        pipe(num_samples=1, decoding={"engine": "slots", "generate_kwargs": {"cache_implementation": "static"}})
+    with pytest.raises(ValueError, match="neither steer"):
+        Conditions({"a": 1}, steer=False, force=False)

@@ -13,7 +13,7 @@ import pytest
 import torch
 from diffusers import DiffusionPipeline
 
-from hf_latent_diffusion_lm import PrivacyGuard
+from hf_latent_diffusion_lm import Conditions, Privacy, PrivacyGuard
 from hf_latent_diffusion_lm.data.table_schema import TableSchema
 from hf_latent_diffusion_lm.privacy.record_encoding import encode_records
 from hf_latent_diffusion_lm.testing import tiny_pipeline
@@ -69,11 +69,12 @@ def test_reject_copies_returns_no_training_row(schema, halves, guard):
     # Rows 0-2 have every value fixed to a training row: only copies can come out, so they are dropped after the
     # last round. Rows 3-5 fix all but fnlwgt, so a re-draw can leave the training row.
     fixed = records[:3] + [{k: v for k, v in record.items() if k != "fnlwgt"} for record in records[3:]]
-    unguarded = pipe(num_samples=6, fixed_values=fixed, output_type="records", num_inference_steps=3,
-                     generator=torch.Generator().manual_seed(0))
+    unguarded = pipe(num_samples=6, conditions=Conditions(fixed, steer=False), output_type="records",
+                     num_inference_steps=3, generator=torch.Generator().manual_seed(0))
     assert unguarded.validity == 1.0 and guard.copies(schema, unguarded.records)[:3].all()
-    output = pipe(num_samples=6, fixed_values=fixed, output_type="records", num_inference_steps=3,
-                  privacy="reject_copies", max_privacy_rounds=2, generator=torch.Generator().manual_seed(0))
+    output = pipe(num_samples=6, conditions=Conditions(fixed, steer=False), output_type="records",
+                  num_inference_steps=3, privacy=Privacy("reject_copies", max_rounds=2),
+                  generator=torch.Generator().manual_seed(0))
     assert output.privacy_dropped >= 3 and output.privacy_redraws >= 6
     assert len(output.texts) == len(output.latents) == 6 - output.privacy_dropped
     returned = pd.DataFrame(output.records)
@@ -88,11 +89,12 @@ def test_dcr_returns_no_row_closer_than_the_threshold(schema, halves, guard):
     # unseen row. Rows 3-5 leave age free.
     fixed = [{**record, "fnlwgt": record["fnlwgt"] + 1} for record in records[:3]]
     fixed += [{k: v for k, v in record.items() if k != "age"} for record in records[3:]]
-    options = dict(num_samples=6, fixed_values=fixed, output_type="records", num_inference_steps=3,
-                   max_privacy_rounds=2)
-    copies_only = pipe(privacy="reject_copies", generator=torch.Generator().manual_seed(1), **options)
+    options = dict(num_samples=6, conditions=Conditions(fixed, steer=False), output_type="records",
+                   num_inference_steps=3)
+    copies_only = pipe(privacy=Privacy("reject_copies", max_rounds=2), generator=torch.Generator().manual_seed(1),
+                       **options)
     assert copies_only.privacy_dropped == 0 and len(copies_only.records) == 6  # near-copies pass this guard
-    output = pipe(privacy="dcr", generator=torch.Generator().manual_seed(1), **options)
+    output = pipe(privacy=Privacy("dcr", max_rounds=2), generator=torch.Generator().manual_seed(1), **options)
     assert output.privacy_dropped >= 3 and output.privacy_redraws >= 6
     reference = guard.reference.numpy()
     for row in encode_records(schema, output.records):

@@ -71,9 +71,9 @@ def test_more_slots_than_latents_and_truncation_are_handled(schema):
 @pytest.mark.parametrize("method", ["soft_prompt", "memory"])
 def test_same_seed_gives_the_same_sampled_rows(method, schema):
     pipe = pipeline(method, "llama", schema)
-    first = pipe(num_samples=9, batch_size=3, generator=torch.Generator().manual_seed(0)).texts
-    again = pipe(num_samples=9, batch_size=3, generator=torch.Generator().manual_seed(0)).texts
-    other = pipe(num_samples=9, batch_size=3, generator=torch.Generator().manual_seed(1)).texts
+    first = pipe(num_samples=9, decoding={"batch_size": 3}, generator=torch.Generator().manual_seed(0)).texts
+    again = pipe(num_samples=9, decoding={"batch_size": 3}, generator=torch.Generator().manual_seed(0)).texts
+    other = pipe(num_samples=9, decoding={"batch_size": 3}, generator=torch.Generator().manual_seed(1)).texts
     assert first == again
     assert first != other
     assert all(schema.validate(schema.parse(text)) == [] for text in first)

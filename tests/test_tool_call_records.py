@@ -108,7 +108,7 @@ def test_fit_pipeline_on_nested_dicts_samples_records_whose_calls_fit_their_func
     pipe.set_progress_bar_config(disable=True)
     assert isinstance(pipe.schema, JsonRecordSchema)
     for engine in ("slots", "generate"):
-        first = sample_records(pipe, 16, seed=0, engine=engine, max_rounds=1)
+        first = sample_records(pipe, 16, seed=0, decoding={"engine": engine}, max_rounds=1)
         assert len(first.records) == 16 and first.schema_validity == 1.0
         assert all(pipe.schema.validate(record) == [] for record in first.records)
         assert callable_records(first.records) and semantic_validity(callable_records(first.records)) == 1.0

@@ -2,5 +2,7 @@
 
 from .latent_text_generation_task import LatentTextGenerationPipeline
 from .pipeline_latent_diffusion_lm import LatentDiffusionLMPipeline, LatentDiffusionLMPipelineOutput
+from .sampling_options import Conditions, DecodingOptions, Privacy
 
-__all__ = ["LatentDiffusionLMPipeline", "LatentDiffusionLMPipelineOutput", "LatentTextGenerationPipeline"]
+__all__ = ["Conditions", "DecodingOptions", "LatentDiffusionLMPipeline", "LatentDiffusionLMPipelineOutput",
+           "LatentTextGenerationPipeline", "Privacy"]

@@ -25,9 +25,9 @@ from ..modeling import LatentDenoiserMLP, LatentVAEModel
 from ..privacy import PrivacyGuard, redraw_rejected, rejected_texts
 from .batch_sizing import decoding_batch_size
 from .referenced_decoder import ReferencedDecoder, save_decoder_folder
+from .sampling_options import Conditions, DecodingOptions, Privacy, check_engine
 
 OUTPUT_TYPES = ("text", "records", "pandas")
-ENGINES = ("auto", "slots", "generate")
 logger = logging.get_logger(__name__)
 
 
@@ -313,10 +313,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         ``cache_implementation="static"``); ``"auto"`` is ``"slots"`` unless such arguments are given. For tool-use
         records, ``tool_call_consistency`` decodes each record's calls under a grammar of the functions it offers.
         """
-        if engine not in ENGINES:
-            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}.")
-        if engine == "slots" and generate_kwargs:
-            raise ValueError(f"engine='slots' takes no generate() arguments, got {sorted(generate_kwargs)}.")
+        check_engine(engine, generate_kwargs)
         if constrained and self.schema is None:
             raise ValueError("constrained=True needs a schema: set pipe.schema = TableSchema.infer(data).")
         if isinstance(fixed_values, list) and len(fixed_values) != len(latents):
@@ -395,11 +392,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         for index, row in enumerate(given):  # before any sampling, naming the row
             if problems := self.schema.cell_problems(row):
                 raise ValueError(f"Row {index} of the table to complete breaks the schema: {problems[0]}.")
-        encoder = self.condition_encoder
-        condition = None
-        if encoder is not None:
-            condition = encoder.encode_rows([{c: r.get(c) for c in encoder.columns} for r in given])
-            condition = condition.to(self._execution_device)
+        condition = self._latent_condition(Conditions(given), len(given), forced=True)
         latents = self.sample_latents(len(given), num_inference_steps, generator, condition, guidance_scale)
         decode_kwargs.setdefault("do_sample", True)
         texts = self.decode(latents, constrained=True, fixed_values=given, generator=generator, **decode_kwargs)
@@ -410,19 +403,31 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         if unknown:
             raise ValueError(f"Unknown {what}(s) {unknown}; the schema has {self.schema.names}.")
 
-    def _latent_condition(self, conditions, num_samples: int, constrained: bool) -> torch.LongTensor | None:
-        if not conditions:
+    def _latent_condition(self, conditions: Conditions | None, num_samples: int,
+                          forced: bool) -> torch.LongTensor | None:
+        """The denoiser's condition indices for ``conditions`` (``None``: nothing to steer); a column that can be
+        neither steered nor ``forced`` is refused."""
+        if conditions is None:
             return None
+        columns = conditions.columns
         if self.schema is not None:
-            self._check_known_columns(conditions, "condition column")
+            self._check_known_columns(columns, "condition column")
         encoder = self.condition_encoder
-        steerable = {c: v for c, v in conditions.items() if encoder is not None and c in encoder.columns}
-        if len(steerable) < len(conditions) and not constrained:
+        steerable = [c for c in columns if conditions.steer and encoder is not None and c in encoder.columns]
+        if len(steerable) < len(columns) and not forced:
             raise ValueError(
-                f"Conditions on {sorted(set(conditions) - set(steerable))} need constrained decoding (a schema) or a "
+                f"Conditions on {sorted(set(columns) - set(steerable))} need constrained decoding (a schema) or a "
                 "denoiser trained to condition on them (ldlm fit --condition-columns)."
             )
-        return encoder.encode(steerable, num_samples).to(self._execution_device) if steerable else None
+        if not steerable:
+            return None
+        if isinstance(conditions.values, list):
+            if len(conditions.values) != num_samples:
+                raise ValueError(f"conditions has {len(conditions.values)} rows but num_samples={num_samples}.")
+            indices = encoder.encode_rows([{c: row.get(c) for c in steerable} for row in conditions.values])
+        else:
+            indices = encoder.encode({c: conditions.values[c] for c in steerable}, num_samples)
+        return indices.to(self._execution_device)
 
     def _parse(self, texts: list[str]) -> tuple[list[dict], float]:
         """The valid records among ``texts`` and their share."""
@@ -435,77 +440,48 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
     def __call__(
         self,
         num_samples: int = 1,
-        num_inference_steps: int = 20,
+        conditions: Conditions | dict[str, Any] | list[dict[str, Any]] | None = None,
         guidance_scale: float = 1.0,
-        conditions: dict[str, Any] | None = None,
-        hard_conditions: bool = True,
+        num_inference_steps: int = 20,
         generator: torch.Generator | None = None,
-        batch_size: int | str = "auto",
-        max_new_tokens: int | None = None,
-        do_sample: bool = True,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
         latents: torch.Tensor | None = None,
-        constrained: bool | None = None,
-        fixed_values: dict | list[dict] | None = None,
+        decoding: DecodingOptions | dict | None = None,
+        privacy: Privacy | str | None = None,
         output_type: str = "text",
-        privacy: str | None = None,
-        max_privacy_rounds: int = 10,
-        tool_call_consistency: bool = True,
         return_dict: bool = True,
-        **generate_kwargs,
     ) -> LatentDiffusionLMPipelineOutput | tuple:
         r"""Sample ``num_samples`` synthetic records.
 
         Args:
             num_samples (`int`, *optional*, defaults to 1):
                 How many records.
-            num_inference_steps (`int`, *optional*, defaults to 20):
-                Steps of the latent sampler (few-step solvers such as `EDMDPMSolverMultistepScheduler` work with 5-10).
+            conditions (`dict`, `list[dict]` or [`Conditions`], *optional*):
+                `{column: value}` the records must have (a list: one dict per record). Columns the denoiser was
+                trained on steer the latent (so the other columns follow the conditional distribution); under
+                constrained decoding every value is also forced in every record. `Conditions(values, force=False)`
+                only steers, `Conditions(values, steer=False)` only forces.
             guidance_scale (`float`, *optional*, defaults to 1.0):
                 Classifier-free guidance weight `w` for `conditions` in the latent (1: plain conditional sampling;
                 >1: stronger adherence).
-            conditions (`dict[str, Any]`, *optional*):
-                `{column: value}` the records must have. Columns the denoiser was trained on steer the latent (so the
-                other columns follow the conditional distribution); with constrained decoding every condition is also
-                forced in every record (unless `hard_conditions=False`).
-            hard_conditions (`bool`, *optional*, defaults to `True`):
-                Force `conditions` during constrained decoding; `False` leaves them to the latent alone (soft
-                conditioning, e.g. to measure how well guidance steers).
+            num_inference_steps (`int`, *optional*, defaults to 20):
+                Steps of the latent sampler (few-step solvers such as `EDMDPMSolverMultistepScheduler` work with 5-10).
             generator (`torch.Generator`, *optional*):
                 Makes latent sampling and the LM's token sampling reproducible.
-            batch_size (`int` or `"auto"`, *optional*, defaults to `"auto"`):
-                Records decoded together (`"auto"`: from free GPU memory; 64 on a CPU).
-            max_new_tokens (`int`, *optional*):
-                Decoding budget per record (default: `pipe.config.max_new_tokens`, set by training).
-            do_sample (`bool`, *optional*, defaults to `True`), temperature (`float`, defaults to 1.0), top_p
-                (`float`, defaults to 1.0):
-                The LM's token sampling (`top_k` is off: faithful to the LM).
             latents (`torch.Tensor` of shape `(num_samples, latent_dim)`, *optional*):
                 Decode these instead of sampling the prior.
-            constrained (`bool`, *optional*):
-                Schema-constrained decoding (default: on when the pipeline has a schema), so every record parses and
-                respects column kinds, category sets and ranges.
-            fixed_values (`dict` or `list[dict]`, *optional*):
-                `{column: value}` forced in every record, or one such dict per record.
-            output_type (`str`, *optional*, defaults to `"text"`):
-                `"text"`, `"records"` (list of dicts) or `"pandas"` (DataFrame).
-            privacy (`str`, *optional*):
+            decoding ([`DecodingOptions`] or `dict`, *optional*):
+                How the LM writes: `batch_size`, `max_new_tokens`, `do_sample` (default `True`), `temperature`,
+                `top_p`, `constrained` (default: on when the pipeline has a schema), `engine`,
+                `tool_call_consistency`, `generate_kwargs`.
+            privacy (`str` or [`Privacy`], *optional*):
                 `"reject_copies"` re-draws rows equal to a training row; `"dcr"` also rows closer to their nearest
                 training row than the threshold calibrated at fit time (see [`PrivacyGuard`]). Rows are re-drawn from
-                fresh latents for up to `max_privacy_rounds` rounds; rows still rejected are left out, and
+                fresh latents for up to `Privacy.max_rounds` (10) rounds; rows still rejected are left out, and
                 `privacy_redraws` / `privacy_dropped` in the output count them.
-            max_privacy_rounds (`int`, *optional*, defaults to 10):
-                Re-draw rounds of the privacy guard.
-            tool_call_consistency (`bool`, *optional*, defaults to `True`):
-                For tool-use records (JSON with `functions` and `calls`) under constrained decoding: once a record's
-                functions are written, its calls are decoded under a grammar of those functions (offered names,
-                required arguments, declared types and enums), so they fit them.
+            output_type (`str`, *optional*, defaults to `"text"`):
+                `"text"`, `"records"` (list of dicts) or `"pandas"` (DataFrame).
             return_dict (`bool`, *optional*, defaults to `True`):
                 Return a [`LatentDiffusionLMPipelineOutput`] instead of a plain tuple.
-            generate_kwargs:
-                `engine` (see [`~LatentDiffusionLMPipeline.decode`]), or arguments of the LM's `generate` (e.g.
-                `cache_implementation="static"`, which selects the `generate` engine).
 
         Examples:
             ```py
@@ -522,49 +498,57 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
             [`LatentDiffusionLMPipelineOutput`] or `tuple`: the texts, the latents they came from, the parsed records
             (valid ones only) and their share.
         """
-        if not isinstance(num_samples, int) or num_samples < 1:
-            raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}.")
-        if output_type not in OUTPUT_TYPES:
-            raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}.")
-        if output_type != "text" and self.schema is None:
-            raise ValueError(f"output_type={output_type!r} needs a schema; this pipeline has none.")
-        if privacy is not None:
-            if self.schema is None or self.privacy_guard is None:
-                raise ValueError(f"privacy={privacy!r} needs a schema and a privacy guard, which training fits; this "
-                                 "pipeline lacks one. Attach one: pipe.register_modules(privacy_guard="
-                                 "PrivacyGuard.fit(pipe.schema, pipe.schema.records(training_data))).")
-            self.privacy_guard.check_mode(privacy)
-        constrained = self.schema is not None if constrained is None else constrained
-        condition = self._latent_condition(conditions, num_samples, constrained and hard_conditions)
-        if conditions and constrained and hard_conditions:
-            fixed_values = ([{**conditions, **row} for row in fixed_values] if isinstance(fixed_values, list)
-                            else {**conditions, **(fixed_values or {})})
+        conditions, decoding, privacy = Conditions.of(conditions), DecodingOptions.of(decoding), Privacy.of(privacy)
+        constrained = self.check_inputs(num_samples, latents, decoding, privacy, output_type)
+        forced = conditions is not None and conditions.force and constrained
+        condition = self._latent_condition(conditions, num_samples, forced)
+        fixed_values = conditions.values if forced else None
+        decode_options = {**decoding.decode_kwargs(), "constrained": constrained, "generator": generator}
+
+        def draw(rows) -> tuple[list[str], torch.Tensor]:
+            """Latents from the prior and the records decoded from them, for the records at index ``rows``."""
+            index = torch.as_tensor(rows, device=self._execution_device)
+            new = self.sample_latents(len(rows), num_inference_steps, generator,
+                                      None if condition is None else condition[index], guidance_scale)
+            values = [fixed_values[row] for row in rows] if isinstance(fixed_values, list) else fixed_values
+            return self.decode(new, fixed_values=values, **decode_options), new
+
         if latents is None:
-            latents = self.sample_latents(num_samples, num_inference_steps, generator, condition, guidance_scale)
-        elif latents.shape[0] != num_samples:
-            raise ValueError(f"latents has {latents.shape[0]} rows but num_samples={num_samples}.")
-        decode_options = dict(batch_size=batch_size, max_new_tokens=max_new_tokens, do_sample=do_sample,
-                              temperature=temperature, top_p=top_p, constrained=constrained, generator=generator,
-                              tool_call_consistency=tool_call_consistency, **generate_kwargs)
-        texts = self.decode(latents, fixed_values=fixed_values, **decode_options)
+            texts, latents = draw(list(range(num_samples)))
+        else:
+            texts = self.decode(latents, fixed_values=fixed_values, **decode_options)
         guarded = None
         if privacy is not None:
-            def redraw(rows):
-                new = self.sample_latents(len(rows), num_inference_steps, generator,
-                                          None if condition is None else condition[rows], guidance_scale)
-                values = [fixed_values[row] for row in rows] if isinstance(fixed_values, list) else fixed_values
-                return self.decode(new, fixed_values=values, **decode_options), new
-
             guarded = redraw_rejected(texts, latents, lambda found: rejected_texts(
-                self.privacy_guard, self.schema, found, privacy), redraw, max_privacy_rounds)
+                self.privacy_guard, self.schema, found, privacy.mode), draw, privacy.max_rounds)
             texts, latents = guarded.texts, guarded.latents
         records, validity = (None, None) if self.schema is None else self._parse(texts)
         if output_type == "text":
             records = None
         elif output_type == "pandas":
             records = self.schema.records_to_frame(records)
+        self.maybe_free_model_hooks()
         output = LatentDiffusionLMPipelineOutput(
             texts=texts, latents=latents, records=records, validity=validity,
             privacy_redraws=None if guarded is None else guarded.redraws,
             privacy_dropped=None if guarded is None else guarded.dropped)
         return output if return_dict else output.to_tuple()
+
+    def check_inputs(self, num_samples, latents, decoding: DecodingOptions, privacy: Privacy | None,
+                     output_type: str) -> bool:
+        """Refuse what cannot work before any sampling; returns whether decoding is constrained."""
+        if not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}.")
+        if latents is not None and latents.shape[0] != num_samples:
+            raise ValueError(f"latents has {latents.shape[0]} rows but num_samples={num_samples}.")
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}.")
+        if output_type != "text" and self.schema is None:
+            raise ValueError(f"output_type={output_type!r} needs a schema; this pipeline has none.")
+        if privacy is not None:
+            if self.schema is None or self.privacy_guard is None:
+                raise ValueError(f"privacy={privacy.mode!r} needs a schema and a privacy guard, which training fits; "
+                                 "this pipeline lacks one. Attach one: pipe.register_modules(privacy_guard="
+                                 "PrivacyGuard.fit(pipe.schema, pipe.schema.records(training_data))).")
+            self.privacy_guard.check_mode(privacy.mode)
+        return self.schema is not None if decoding.constrained is None else decoding.constrained

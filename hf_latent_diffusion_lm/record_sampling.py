@@ -105,7 +105,10 @@ def sample_records(
     records = [record for record, _ in kept]
     problems = [found for _, found in kept]
     invalid = sum(bool(found) for found in problems)
-    if invalid or len(records) < num_samples:
+    if not consistency and invalid:
+        logger.warning(f"{invalid} of {len(records)} records break their functions (tool-call consistency is off, so "
+                       "none was re-drawn).")
+    elif invalid or len(records) < num_samples:
         logger.warning(f"After {max_rounds} rounds, {invalid} of {len(records)} records still break their functions "
                        f"and {num_samples - len(records)} could not be drawn valid; the rest are kept.")
     semantic = (1 - invalid / len(records)) if tool_calls and records else None

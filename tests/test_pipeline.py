@@ -130,5 +130,7 @@ def test_grouped_arguments_are_checked_by_name():
         pipe(num_samples=1, decoding={"max_tokens": 4})
     with pytest.raises(ValueError, match="engine='slots' takes no generate"):
         pipe(num_samples=1, decoding={"engine": "slots", "generate_kwargs": {"cache_implementation": "static"}})
+    with pytest.raises(ValueError, match="guidance_scale=2.0 has nothing to weigh.*has none"):
+        pipe(num_samples=1, guidance_scale=2.0)
     with pytest.raises(ValueError, match="neither steer"):
         Conditions({"a": 1}, steer=False, force=False)

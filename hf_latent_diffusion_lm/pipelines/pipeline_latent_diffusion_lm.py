@@ -502,6 +502,11 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         constrained = self.check_inputs(num_samples, latents, decoding, privacy, output_type)
         forced = conditions is not None and conditions.force and constrained
         condition = self._latent_condition(conditions, num_samples, forced)
+        if guidance_scale != 1.0 and condition is None:
+            raise ValueError(f"guidance_scale={guidance_scale} has nothing to weigh: guidance steers the latent toward "
+                             "conditions on columns the prior was trained to condition on (ldlm fit "
+                             "--condition-columns), and " + ("this model has none." if self.condition_encoder is None
+                                                             else "no such condition was given."))
         fixed_values = conditions.values if forced else None
         decode_options = {**decoding.decode_kwargs(), "constrained": constrained, "generator": generator}
 

@@ -259,7 +259,8 @@ def build_parser(prog: str = "ldlm") -> argparse.ArgumentParser:
     demo.add_argument("--max-steps", type=positive_int, default=400, help="VAE optimizer steps (the 4-minute budget "
                       "usually ends stage 1 first)")
     demo.add_argument("--diffusion-max-steps", type=positive_int, default=1500, help="denoiser optimizer steps")
-    demo.add_argument("--num-samples", type=positive_int, default=100)
+    demo.add_argument("--num-samples", type=positive_int, default=500,
+                      help="rows sampled (as many as the training rows: fewer make shape and trend noisy)")
     demo.set_defaults(handler=_demo)
 
     evaluate = commands.add_parser("evaluate", help="score synthetic rows against real ones")

@@ -27,7 +27,7 @@ TIME_BUDGET = "4m"
 DECODER_LAYERS = 4
 
 
-def run_demo(out_dir: str = "ldlm-demo", preset: str = "small", max_steps: int = 400, num_samples: int = 100,
+def run_demo(out_dir: str = "ldlm-demo", preset: str = "small", max_steps: int = 400, num_samples: int = 500,
              seed: int = 0, diffusion_steps: int = 1500) -> dict:
     """Fit, sample, evaluate; returns the summary it prints."""
     import json

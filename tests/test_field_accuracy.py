@@ -108,4 +108,4 @@ def test_ldlm_fit_sets_the_levers_and_prints_field_accuracy(tmp_path, capsys):
     assert (vae_config["latent_dim"], vae_config["num_soft_tokens"]) == (8, 2)
     training = json.loads((out / "training" / "training_config.json").read_text())
     assert (training["max_beta"], training["min_beta"], training["record_format"]) == (0.05, 0.01, "keyed")
-    assert not (out / "decoder" / "adapter").exists() and not (out / "training" / "decoder_adapter").exists()
+    assert not (out / "decoder" / "adapter").exists() and not (out / "training" / "adapter").exists()

@@ -1,8 +1,9 @@
 """A LoRA adapter on the frozen decoder (PEFT): a few trained weights that help a record come back exactly.
 
 The base decoder stays frozen and can be shared by many pipelines; only the adapter is trained (jointly with the
-VAE in stage 1). Training keeps the best adapter as a standard PEFT folder ``decoder_adapter/`` beside the best
-VAE; a saved pipeline keeps it under ``decoder/adapter/`` (see ``pipelines/referenced_decoder.py``).
+VAE in stage 1). One format and one folder name everywhere: a standard PEFT folder ``adapter/`` that names its base
+model by Hub id (``PeftModel.from_pretrained(base, folder)`` reads it), beside the best VAE in training and under
+``decoder/`` in a saved pipeline (see ``pipelines/referenced_decoder.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from safetensors.torch import load_file
 
 from ..atomic_saving import save_pretrained_atomically
 
-ADAPTER_FOLDER = "decoder_adapter"
+ADAPTER_FOLDER = "adapter"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
 
@@ -39,9 +40,13 @@ def adapter_parameters(decoder) -> list[torch.nn.Parameter]:
     return parameters
 
 
-def save_decoder_adapter(decoder, directory: str | os.PathLike) -> None:
-    """Write ``directory/decoder_adapter`` (adapter weights and config only) when ``decoder`` carries an adapter."""
+def save_decoder_adapter(decoder, directory: str | os.PathLike, base_name: str | None = None) -> None:
+    """Write ``directory/adapter`` (adapter weights and config only) when ``decoder`` carries an adapter; its config
+    names ``base_name`` (a Hub id) as the base model rather than a path on this machine."""
     if isinstance(decoder, PeftModel):
+        if base_name:
+            for config in decoder.peft_config.values():
+                config.base_model_name_or_path = base_name
         save_pretrained_atomically(decoder, Path(directory) / ADAPTER_FOLDER)
 
 

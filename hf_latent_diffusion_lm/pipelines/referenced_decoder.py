@@ -17,13 +17,13 @@ from transformers import AutoModelForCausalLM, PreTrainedModel
 from ..decoder_reference import DecoderReference, base_model
 
 REFERENCE_FILE = "reference.json"
-ADAPTER_FOLDER = "adapter"
 
 
 def save_decoder_folder(decoder, reference: DecoderReference, folder: str | os.PathLike,
                         copy_weights: bool = False) -> None:
     """Write ``reference.json``, the PEFT adapter (``adapter/``) of a PEFT-wrapped ``decoder``, and with
     ``copy_weights`` the base model's weights, so the folder loads without the Hub or the mirror package."""
+    from ..modeling.decoder_adapter import save_decoder_adapter  # peft: imported when used
     from ..pretrained import plain_copy
 
     folder = Path(folder)
@@ -34,10 +34,7 @@ def save_decoder_folder(decoder, reference: DecoderReference, folder: str | os.P
         weights = {name.replace(".base_layer", ""): tensor for name, tensor in base.state_dict().items()
                    if "lora_" not in name}
         plain_copy(base, weights).save_pretrained(folder)
-    if hasattr(decoder, "peft_config"):
-        for config in decoder.peft_config.values():
-            config.base_model_name_or_path = reference.name_or_path  # the Hub id, not a path on this machine
-        decoder.save_pretrained(folder / ADAPTER_FOLDER)
+    save_decoder_adapter(decoder, folder, base_name=reference.name_or_path)
 
 
 class ReferencedDecoder(PreTrainedModel):
@@ -47,6 +44,7 @@ class ReferencedDecoder(PreTrainedModel):
     def from_pretrained(cls, folder: str | os.PathLike, dtype=None, torch_dtype=None, **kwargs):
         """The frozen decoder described by ``folder``: its saved copy if present, else the resolved reference;
         with its PEFT adapter applied when one was saved."""
+        from ..modeling.decoder_adapter import load_decoder_adapter  # peft: imported when used
         from ..pretrained import load_decoder
 
         folder = Path(folder)
@@ -57,8 +55,4 @@ class ReferencedDecoder(PreTrainedModel):
             decoder.config._name_or_path = reference.name_or_path
         else:
             decoder = load_decoder(reference, dtype)
-        if (folder / ADAPTER_FOLDER).is_dir():
-            from peft import PeftModel
-
-            decoder = PeftModel.from_pretrained(decoder, folder / ADAPTER_FOLDER)
-        return decoder.eval()
+        return load_decoder_adapter(decoder, folder).eval()

@@ -20,7 +20,7 @@ from .vae_training import VAETrainingConfig, load_training_table, train_vae
 
 TRAINING_FOLDER = "training"  # inside the pipeline directory: logs, configs, and (until done) resumable state
 CHECKPOINT_FOLDERS = ("checkpoints", "diffusion-checkpoints")
-SAVED_STATE = ("vae", "denoiser", "decoder_adapter")  # intermediate models, saved by save_pretrained_atomically
+SAVED_STATE = ("vae", "denoiser", "adapter")  # intermediate models, saved by save_pretrained_atomically
 
 
 def fit_pipeline(

@@ -141,12 +141,11 @@ def _sample_json_records(pipe, args) -> int:
 
 
 def _sample(args) -> int:
-    from .data.json_record_schema import JsonRecordSchema
     from .table_sampling import check_output_file, generate_records, parse_conditions, write_table
 
     pipe = _load(args.model)
     pipe.set_progress_bar_config(disable=True)
-    if isinstance(pipe.schema, JsonRecordSchema):
+    if not pipe.schema.has_columns:
         return _sample_json_records(pipe, args)
     to_folder = args.out.endswith(("/", os.sep)) or os.path.isdir(args.out) or not os.path.splitext(args.out)[1]
     if not to_folder:

@@ -46,7 +46,7 @@ def _schema_metadata(schema) -> dict | None:
     """The card metadata's ``record_schema``: each column's kind, or each top-level key's JSON type."""
     if schema is None:
         return None
-    if hasattr(schema, "columns"):
+    if schema.has_columns:
         return {column.name: column.kind for column in schema.columns}
     return {name: spec.get("type", "any") if isinstance(spec, dict) else "any"
             for name, spec in schema.json_schema.get("properties", {}).items()}
@@ -62,7 +62,7 @@ def _bullets(mapping: dict | None, empty: str) -> str:
 def _published_values(schema) -> str:
     """What the schema table above reveals of the training data: every category and exact range, or, with the
     rare-value protection (``--min-category-count``, ``--range-quantile``), neither rare categories nor extremes."""
-    if not hasattr(schema, "columns"):
+    if schema is None or not schema.has_columns:
         return ""
     protection = schema.protection or {}
     count, quantile = protection.get("min_category_count", 1), protection.get("range_quantile", 0)

@@ -163,3 +163,25 @@ def test_random_decoder_writes_only_valid_nested_records_when_constrained(tool_s
 def test_fixed_top_level_values_are_written_exactly(tool_schema):
     texts = _sample(tool_schema, constrained=True, count=5, fixed_values={"tags": ["cheap"]})
     assert [tool_schema.parse(t)["tags"] for t in texts] == [["cheap"]] * 5
+
+
+def test_both_schemas_declare_what_they_can_do_and_nothing_asks_their_class():
+    """Code asks a schema what it can do (``has_columns``, ``record_format``), never which class it is: a new kind
+    of record then needs no change outside its own module and the dispatcher."""
+    import re
+    from pathlib import Path
+
+    import pandas as pd
+
+    from hf_latent_diffusion_lm.data import TableSchema
+    from hf_latent_diffusion_lm.data.record_schemas import RecordSchema
+
+    table = TableSchema.infer(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}))
+    nested = JsonRecordSchema.infer([{"a": {"b": 1}}, {"a": {"b": 2}}])
+    assert isinstance(table, RecordSchema) and isinstance(nested, RecordSchema)
+    assert (table.has_columns, nested.has_columns, nested.record_format) == (True, False, "json")
+    package = Path(__file__).resolve().parents[1] / "hf_latent_diffusion_lm"
+    asking = re.compile(r"isinstance\([^)]*,\s*\(?(TableSchema|JsonRecordSchema)|hasattr\([\w.]*schema")
+    found = [f"{path.name}:{number}" for path in package.rglob("*.py")
+             for number, line in enumerate(path.read_text().splitlines(), 1) if asking.search(line)]
+    assert found == [], found

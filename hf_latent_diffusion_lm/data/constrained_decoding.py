@@ -16,7 +16,6 @@ import torch
 import xgrammar as xgr
 from transformers import LogitsProcessor
 
-from .json_record_schema import JsonRecordSchema
 from .record_format import RecordParseError
 from .tool_call_grammar import ToolCallGrammar
 from .tool_call_validity import is_tool_call_schema
@@ -81,8 +80,7 @@ class SchemaLogitsProcessor(LogitsProcessor):
     def tool_call_grammar(self, num_rows: int) -> ToolCallGrammar | None:
         """For tool-use records with ``tool_call_consistency``: the grammar that keeps each row's ``required`` names
         and calls to its own functions (``None`` for other records)."""
-        if not (self.tool_call_consistency and isinstance(self.schema, JsonRecordSchema)
-                and is_tool_call_schema(self.schema)):
+        if not (self.tool_call_consistency and not self.schema.has_columns and is_tool_call_schema(self.schema)):
             return None
         return ToolCallGrammar(self.compiler, self._decoded_vocab, num_rows, self.vocab_size)
 

@@ -15,7 +15,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import jsonschema
 from genson import SchemaBuilder
@@ -218,6 +218,8 @@ class JsonRecordSchema:
     json_schema: dict
     target: str | None = None
     _validator: Any = field(init=False, repr=False, compare=False)
+    has_columns: ClassVar[bool] = False  # nested records (see record_schemas.RecordSchema)
+    record_format: ClassVar[str] = "json"
 
     def __post_init__(self):
         if not isinstance(self.json_schema, dict) or self.json_schema.get("type") != "object":

@@ -5,11 +5,47 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar, Protocol, runtime_checkable
 
 from . import json_record_schema, table_schema
 from .json_lines import read_json_records
 from .json_record_schema import JsonRecordSchema
 from .table_schema import TableSchema
+
+
+
+@runtime_checkable
+class RecordSchema(Protocol):
+    """What every record schema offers; the code asks a schema what it can do, never which class it is.
+
+    ``has_columns``: the records are flat rows of typed columns, so the features built on columns apply (per-field
+    injection, conditions and cell completion on columns, DCR distances between rows, the compact record format);
+    otherwise records are nested JSON, written as canonical JSON. ``record_format`` is how records are written.
+    """
+
+    has_columns: ClassVar[bool]
+    target: str | None
+
+    @property
+    def names(self) -> list[str]: ...
+
+    @property
+    def record_format(self) -> str: ...
+
+    def to_text(self, record: dict) -> str: ...
+
+    def parse(self, text: str) -> dict: ...
+
+    def validate(self, record: dict) -> list[str]: ...
+
+    def records(self, data) -> list[dict]: ...
+
+    def grammar(self, fixed_values: dict | None = None): ...
+
+    def to_dict(self) -> dict: ...
+
+    def save(self, path) -> None: ...
+
 
 SCHEMA_KINDS = {table_schema.KIND: TableSchema, json_record_schema.KIND: JsonRecordSchema}
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")

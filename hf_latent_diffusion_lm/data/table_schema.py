@@ -348,6 +348,7 @@ class TableSchema:
     target: str | None = None
     record_format: str = "keyed"
     protection: dict | None = field(default=None, hash=False)
+    has_columns: ClassVar[bool] = True  # flat rows of typed columns (see record_schemas.RecordSchema)
 
     def __post_init__(self):
         object.__setattr__(self, "columns", tuple(self.columns))

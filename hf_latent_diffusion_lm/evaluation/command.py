@@ -43,7 +43,7 @@ def _record_schema(path: str) -> JsonRecordSchema:
     """A saved record schema (``schema.save``) or a plain JSON Schema file."""
     stored = json.loads(Path(path).read_text(encoding="utf-8"))
     schema = schema_from_dict(stored) if "kind" in stored else JsonRecordSchema(stored)
-    if not isinstance(schema, JsonRecordSchema):
+    if schema.has_columns:
         raise ValueError(f"{path!r} holds a table schema; nested records need a JSON Schema.")
     return schema
 

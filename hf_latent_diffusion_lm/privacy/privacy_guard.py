@@ -98,7 +98,7 @@ class PrivacyGuard(ModelMixin, ConfigMixin):
         if not keep_reference:
             guard = cls(num_rows=len(hashes), quantile=quantile, key_id=key_id)
         else:
-            if not hasattr(schema, "columns"):
+            if not schema.has_columns:
                 raise ValueError("The dcr guard (privacy_reference) measures distances between table rows; nested "
                                  "JSON records get the reject_copies guard only.")
             if len(records) < 2:

@@ -19,7 +19,7 @@ import numpy as np
 def record_key(schema, record: dict) -> str:
     """The canonical text of ``record``'s values under ``schema`` (missing values are ``null``); a nested record's
     canonical JSON (its schema fixes key order and separators)."""
-    if not hasattr(schema, "columns"):
+    if not schema.has_columns:
         return schema.to_text(record)
     values = [column.canonical(record.get(column.name)) for column in schema.columns]
     return json.dumps(values, default=str, ensure_ascii=False)

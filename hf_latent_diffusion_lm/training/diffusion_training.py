@@ -232,7 +232,7 @@ def card_metadata(trained: TrainedVAE, config: DiffusionTrainingConfig, best_los
                      "beta": f"{vae_config.max_beta} -> {vae_config.min_beta} (x{vae_config.beta_factor})",
                      "diffusion_steps": ("until the time budget" if config.max_steps >= UNLIMITED_STEPS
                                          else config.max_steps), "best_denoiser_loss": round(best_loss, 4),
-                     "record_format": getattr(trained.schema, "record_format", "json"),
+                     "record_format": trained.schema.record_format,
                      "decoder_lora_rank": vae_config.decoder_lora_rank,
                      "injection_method": trained.components.vae.config.injection_method,
                      **({"time_budget": vae_config.time_budget} if vae_config.time_budget else {}),

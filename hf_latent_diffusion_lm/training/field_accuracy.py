@@ -60,7 +60,7 @@ def _relative_error(column, source, decoded) -> float:
 
 def _field_kinds(schema) -> dict[str, str]:
     """Each field and its kind: a table's columns, or a nested record's top-level keys (kind ``json``)."""
-    if hasattr(schema, "columns"):
+    if schema.has_columns:
         return {column.name: column.kind for column in schema.columns}
     return dict.fromkeys(schema.names, "json")
 

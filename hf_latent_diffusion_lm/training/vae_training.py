@@ -194,8 +194,8 @@ def injection_method(config: VAETrainingConfig, schema) -> str:
     """The injection method ``config`` asks for, ``"auto"`` resolved: per field for tables, a soft prompt for nested
     records (whose fields vary from record to record)."""
     if config.injection_method == "auto":
-        return "field" if isinstance(schema, TableSchema) else "soft_prompt"
-    if config.injection_method == "field" and not isinstance(schema, TableSchema):
+        return "field" if schema.has_columns else "soft_prompt"
+    if config.injection_method == "field" and not schema.has_columns:
         raise ValueError("--injection-method field needs a flat table; nested JSON records use soft_prompt, memory "
                          "or embedding.")
     return config.injection_method
@@ -302,7 +302,7 @@ def validation_reconstruction(vae, decoder, loader, accelerator) -> tuple[float,
 def most_common_accuracy(schema, train_texts, texts) -> float | None:
     """The field accuracy of writing each column's most common training value for every record of ``texts``: the
     baseline a latent must beat (a decoder that ignores its latent scores about this)."""
-    if not isinstance(schema, TableSchema):
+    if not schema.has_columns:
         return None
     rows = [schema.parse(text) for text in train_texts]
     mode = {}
@@ -317,7 +317,7 @@ def most_common_accuracy(schema, train_texts, texts) -> float | None:
 def training_schema(config: VAETrainingConfig, frame):
     """The schema records are written in: inferred (or the user's JSON Schema), in the configured record format."""
     schema = infer_schema(frame, target=config.target, json_schema=config.schema)
-    if isinstance(schema, TableSchema):
+    if schema.has_columns:
         return dataclasses.replace(schema, record_format=config.record_format)
     if config.record_format != "keyed":
         raise ValueError("--record-format compact applies to flat tables; nested records are written as JSON.")
@@ -328,7 +328,7 @@ def training_table(config: VAETrainingConfig, frame) -> tuple[object, object, Ra
     """The table both stages learn, its schema and what was generalised (``--min-category-count``,
     ``--range-quantile``): rare values are hidden before the schema is inferred, so neither holds them."""
     schema = training_schema(config, frame)
-    if not isinstance(schema, TableSchema):
+    if not schema.has_columns:
         if config.min_category_count > 1 or config.range_quantile > 0:
             raise ValueError("--min-category-count and --range-quantile apply to flat tables; nested JSON records "
                              "(or a --schema) keep their values.")
@@ -344,7 +344,7 @@ def field_accuracy_rows(config: VAETrainingConfig, schema) -> int:
     nested records by default, whose long decodes would take longer than the training steps between them)."""
     if config.field_accuracy_rows is not None:
         return config.field_accuracy_rows
-    if not isinstance(schema, TableSchema):
+    if not schema.has_columns:
         return 0
     return 32 if config.preset == "tiny" else 200
 

@@ -78,6 +78,7 @@ import torch
 
 import hf_latent_diffusion_lm  # noqa: F401  (registers the pipeline class with diffusers)
 from diffusers import DiffusionPipeline, EDMDPMSolverMultistepScheduler
+from hf_latent_diffusion_lm.data.record_grammar_state import RecordGrammar
 from hf_latent_diffusion_lm.data.record_tokenization import decoder_start_token_id, pad_token_id
 from hf_latent_diffusion_lm.modeling.latent_injectors import FieldInjector, MemoryInjector
 from hf_latent_diffusion_lm.pipelines import slot_decoding
@@ -237,7 +238,7 @@ class EngineCounter:
 
 class StageClock:
     """Wall seconds spent in the pipeline's stages (latent prior, decoding, parsing) and in the grammar masks,
-    by wrapping the methods on the instance (and :meth:`SlotGrammar.allowed`); :meth:`close` unwraps them."""
+    by wrapping the methods on the instance (and :meth:`RecordGrammar.allowed`); :meth:`close` unwraps them."""
 
     STAGES = {"sample_latents": "latent_s", "decode": "decode_s", "_parse": "parse_s"}
 
@@ -246,16 +247,16 @@ class StageClock:
         self.reset()
         for method, key in self.STAGES.items():
             setattr(pipe, method, self._timed(getattr(pipe, method), key))
-        self._allowed = slot_decoding.SlotGrammar.allowed
+        self._allowed = RecordGrammar.allowed
         allowed, clock = self._allowed, self
 
-        def timed_allowed(grammar, slots):
+        def timed_allowed(grammar, rows, positions=None):
             start = time.perf_counter()
-            bitmask = allowed(grammar, slots)
+            bitmask = allowed(grammar, rows, positions)
             clock.seconds["grammar_masks_s"] += time.perf_counter() - start
             return bitmask
 
-        slot_decoding.SlotGrammar.allowed = timed_allowed
+        RecordGrammar.allowed = timed_allowed
 
     def _timed(self, method, key):
         def wrapper(*args, **kwargs):
@@ -274,7 +275,7 @@ class StageClock:
     def close(self) -> None:
         for method in self.STAGES:
             self.pipe.__dict__.pop(method, None)
-        slot_decoding.SlotGrammar.allowed = self._allowed
+        RecordGrammar.allowed = self._allowed
 
 
 def load_pipeline(args):

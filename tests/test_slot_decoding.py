@@ -7,7 +7,8 @@ import xgrammar as xgr
 
 from hf_latent_diffusion_lm.data import TableSchema
 from hf_latent_diffusion_lm.data.record_tokenization import decoder_start_token_id
-from hf_latent_diffusion_lm.pipelines.slot_decoding import SlotGrammar, decode_in_slots, forced_tokens, sample_tokens
+from hf_latent_diffusion_lm.data.record_grammar_state import RecordGrammar
+from hf_latent_diffusion_lm.pipelines.slot_decoding import decode_in_slots, forced_tokens, sample_tokens
 from hf_latent_diffusion_lm.pipelines.grouped_query_attention import shared_kv_heads
 from hf_latent_diffusion_lm.testing import tiny_gpt2_decoder, tiny_pipeline
 from hf_latent_diffusion_lm.tiny_models import tiny_decoder
@@ -48,7 +49,7 @@ def test_refilled_slots_decode_every_latent_once_as_if_alone(schema):
     pipe = pipeline("embedding", "llama", schema)
     z = latents(10)
     lengths, order = [], []
-    grammar = SlotGrammar(schema, pipe.tokenizer, vocab_size=257, num_slots=5)
+    grammar = RecordGrammar(schema, pipe.tokenizer, vocab_size=257).reset(5)
     for row, tokens, ended in decode_in_slots(pipe.decoder, pipe.vae.injector, z,
                                                decoder_start_token_id(pipe.tokenizer), pipe.tokenizer.eos_token_id,
                                                num_slots=5, max_new_tokens=200, grammar=grammar):

@@ -26,6 +26,7 @@ __all__ = [
     "DatetimeColumn",
     "JsonRecordSchema",
     "NumericalColumn",
+    "RecordGrammar",
     "RecordParseError",
     "RecordTooLongError",
     "SchemaLogitsProcessor",
@@ -41,7 +42,8 @@ __all__ = [
     "validity_rate",
 ]
 
-_LAZY = {"SchemaLogitsProcessor": "constrained_decoding", "grammar_compiler": "constrained_decoding",
+_LAZY = {"SchemaLogitsProcessor": "constrained_decoding", "grammar_compiler": "record_grammar_state",
+         "RecordGrammar": "record_grammar_state",
          "record_problems": "constrained_decoding", "validity_rate": "constrained_decoding",
          "schema_grammar": "record_grammar", "JsonRecordSchema": "json_record_schema"}
 

@@ -8,8 +8,6 @@ closing ``}`` only ``eos`` is allowed.
 
 from __future__ import annotations
 
-import json
-import weakref
 from typing import Sequence
 
 import torch
@@ -17,37 +15,17 @@ import xgrammar as xgr
 from transformers import LogitsProcessor
 
 from .record_format import RecordParseError
-from .tool_call_grammar import ToolCallGrammar
-from .tool_call_validity import is_tool_call_schema
-
-_COMPILERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def grammar_compiler(tokenizer, vocab_size: int) -> xgr.GrammarCompiler:
-    """One xgrammar compiler per (tokenizer, vocab size); its cache keeps each compiled grammar (keyed by text)."""
-    return _compiler_and_vocab(tokenizer, vocab_size)[0]
-
-
-def _compiler_and_vocab(tokenizer, vocab_size: int) -> tuple[xgr.GrammarCompiler, list[bytes]]:
-    """The compiler and each token id's bytes (xgrammar's decoded vocabulary)."""
-    compilers = _COMPILERS.setdefault(tokenizer, {})
-    if vocab_size not in compilers:
-        info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size)
-        compilers[vocab_size] = (xgr.GrammarCompiler(info), info.decoded_vocab)
-    return compilers[vocab_size]
-
-
-def _fixed_key(fixed_values: dict | None) -> str:
-    return json.dumps(fixed_values or {}, sort_keys=True, default=str)
+from .record_grammar_state import RecordGrammar
 
 
 class SchemaLogitsProcessor(LogitsProcessor):
     r"""Masks every token that would break ``schema``'s record format, category sets or ranges.
 
     Use as ``model.generate(..., logits_processor=LogitsProcessorList([processor]))``; one processor per
-    ``generate`` call (it holds the batch's grammar state). Works when the prompt is soft (``inputs_embeds``: the
-    ``input_ids`` it sees are only generated tokens) and with a token prompt: the first call starts the records,
-    every later call advances each row with the token chosen last. A finished row may only produce ``eos``.
+    ``generate`` call (it holds the batch's grammar state, a :class:`.RecordGrammar`). Works when the prompt is soft
+    (``inputs_embeds``: the ``input_ids`` it sees are only generated tokens) and with a token prompt: the first call
+    starts the records, every later call advances each row with the token chosen last. A finished row may only
+    produce ``eos``.
 
     Why not ``xgrammar.contrib.hf.LogitsProcessor``: this one fills the whole batch's token bitmask in one batched
     xgrammar call, applies it on the logits' device, forces per-row fixed values, and lets a finished row write only
@@ -65,56 +43,34 @@ class SchemaLogitsProcessor(LogitsProcessor):
 
     def __init__(self, schema, tokenizer, vocab_size: int, fixed_values: dict | Sequence[dict | None] | None = None,
                  tool_call_consistency: bool = True):
-        if tokenizer.eos_token_id is None:
-            raise ValueError("Constrained decoding needs a tokenizer with an eos token to end records.")
-        self.schema, self.eos_token_id, self.vocab_size = schema, tokenizer.eos_token_id, vocab_size
-        self.compiler, self._decoded_vocab = _compiler_and_vocab(tokenizer, vocab_size)
-        self.fixed_values = fixed_values
-        self.tool_call_consistency = tool_call_consistency
-        self._grammars: dict[str, xgr.CompiledGrammar] = {}
-        self._matchers: list[xgr.GrammarMatcher] | None = None
-        self._batch = xgr.BatchGrammarMatcher()
-        self._bitmask: torch.Tensor | None = None
-        self.tool_calls: ToolCallGrammar | None = None
-
-    def tool_call_grammar(self, num_rows: int) -> ToolCallGrammar | None:
-        """For tool-use records with ``tool_call_consistency``: the grammar that keeps each row's ``required`` names
-        and calls to its own functions (``None`` for other records)."""
-        if not (self.tool_call_consistency and not self.schema.has_columns and is_tool_call_schema(self.schema)):
-            return None
-        return ToolCallGrammar(self.compiler, self._decoded_vocab, num_rows, self.vocab_size)
+        self.grammar = RecordGrammar(schema, tokenizer, vocab_size, fixed_values, tool_call_consistency)
+        self.eos_token_id, self.vocab_size, self._started = tokenizer.eos_token_id, vocab_size, False
 
     def compiled_grammar(self, fixed_values: dict | None = None) -> xgr.CompiledGrammar:
-        """The compiled grammar of the schema with ``fixed_values`` (cached per distinct fixed values)."""
-        key = _fixed_key(fixed_values)
-        if key not in self._grammars:
-            self._grammars[key] = self.compiler.compile_grammar(self.schema.grammar(fixed_values))
-        return self._grammars[key]
+        return self.grammar.compiled_grammar(fixed_values)
+
+    def tool_call_grammar(self, num_rows: int):
+        return self.grammar.tool_call_grammar(num_rows)
 
     def _start(self, batch_size: int) -> None:
-        rows = self.fixed_values
-        if rows is None or isinstance(rows, dict):
-            rows = [rows] * batch_size
-        elif len(rows) != batch_size:
+        rows = self.grammar.fixed_values
+        if isinstance(rows, list) and len(rows) != batch_size:
             raise ValueError(f"fixed_values has {len(rows)} rows but the batch has {batch_size}.")
-        self._matchers = [xgr.GrammarMatcher(self.compiled_grammar(row)) for row in rows]
-        self._bitmask = xgr.allocate_token_bitmask(batch_size, self.vocab_size)
-        self.tool_calls = self.tool_call_grammar(batch_size)
+        self.grammar.reset(batch_size).start(range(batch_size), range(batch_size))
+        self._started = True
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        if self._matchers is None:
+        if not self._started:
             self._start(scores.shape[0])
         else:
             self._advance(input_ids[:, -1].tolist())
-        active = [i for i, matcher in enumerate(self._matchers) if not matcher.is_terminated()]
+        active = [row for row in range(scores.shape[0]) if not self.grammar.terminated(row)]
         if active:
-            self._batch.batch_fill_next_token_bitmask([self._matchers[i] for i in active], self._bitmask, active)
-            if self.tool_calls is not None:
-                self.tool_calls.narrow(self._bitmask, active, active)
-            xgr.apply_token_bitmask_inplace(scores, self._bitmask.to(scores.device, non_blocking=True),
+            bitmask = self.grammar.allowed(active, positions=active)
+            xgr.apply_token_bitmask_inplace(scores, bitmask.to(scores.device, non_blocking=True),
                                             vocab_size=self.vocab_size, indices=active)
-        if len(active) < len(self._matchers):
-            finished = torch.ones(len(self._matchers), dtype=torch.bool)
+        if len(active) < scores.shape[0]:
+            finished = torch.ones(scores.shape[0], dtype=torch.bool)
             finished[active] = False
             finished = finished.to(scores.device)
             scores[finished] = torch.finfo(scores.dtype).min
@@ -122,16 +78,14 @@ class SchemaLogitsProcessor(LogitsProcessor):
         return scores
 
     def _advance(self, tokens: list[int]) -> None:
-        for row, (matcher, token) in enumerate(zip(self._matchers, tokens)):
-            if matcher.is_terminated():
+        for row, token in enumerate(tokens):
+            if self.grammar.terminated(row):
                 continue
-            if not matcher.accept_token(token):
-                raise RuntimeError(
-                    f"Row {row}: token {token} breaks the record grammar; was another logits processor or a "
-                    "sampling option (e.g. a repetition penalty producing -inf everywhere) applied after this one?"
-                )
-            if self.tool_calls is not None:
-                self.tool_calls.accept(row, token)
+            try:
+                self.grammar.accept(row, token)
+            except RuntimeError as error:
+                raise RuntimeError(f"{error} Was another logits processor or a sampling option (e.g. a repetition "
+                                   "penalty producing -inf everywhere) applied after this one?") from None
 
 
 def checked_records(schema, texts: Sequence[str]) -> list[tuple[dict | None, list[str]]]:

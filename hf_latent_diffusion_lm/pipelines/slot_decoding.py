@@ -11,98 +11,27 @@ How: one preallocated KV cache for the pool (:class:`SlotKVLayer`), where column
 ``c`` of its row. A refilled slot gets its prefix (soft prompt + bos, KV memory + bos, or bos with the embedding
 offset) from a small prefill of the newcomers, written into its first columns; the attention mask hides every column
 past a slot's own position, so it decodes exactly as it would alone. The grammar masks for the whole pool come from
-one xgrammar batch call per step (:class:`SlotGrammar`).
+one xgrammar batch call per step (:class:`~..data.record_grammar_state.RecordGrammar`).
 
 What makes a step cheaper than ``generate``'s on a CPU: a token is drawn by inverting the cumulative distribution
 (:func:`sample_tokens`, not a random number per vocabulary entry); a row whose next token the grammar forces skips
 the LM head (:func:`forced_tokens`); and text the grammar forces after a chosen token (keys, separators, the rest of
-a category) is fed in the same step, in the tokenizer's own tokens (:meth:`SlotGrammar.forced_run`), so a record
+a category) is fed in the same step, in the tokenizer's own tokens (:meth:`RecordGrammar.forced_run`), so a record
 takes fewer steps than it has tokens.
 """
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import torch
 import xgrammar as xgr
 from transformers import Cache, DynamicCache, LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 from transformers.cache_utils import DynamicLayer
 
-from ..data.constrained_decoding import SchemaLogitsProcessor
+from ..data.record_grammar_state import RecordGrammar
 from ..modeling.latent_injectors import FieldInjector
 from .grouped_query_attention import shared_kv_heads
-
-
-class SlotGrammar:
-    """One xgrammar matcher per slot, restarted when the slot takes a new row (the row's own fixed values).
-
-    Args:
-        schema: the record schema (table or JSON) records follow; for tool-use records the calls also fit the
-            functions each record offers (:mod:`..data.tool_call_grammar`).
-        tokenizer: the decoder's tokenizer.
-        vocab_size: the width of the decoder's logits.
-        num_slots: the pool size.
-        fixed_values: ``{column: value}`` for every row, or one such dict (or ``None``) per row.
-        tool_call_consistency: keep tool calls to the functions their record offers.
-    """
-
-    def __init__(self, schema, tokenizer, vocab_size: int, num_slots: int,
-                 fixed_values: dict | Sequence[dict | None] | None = None, tool_call_consistency: bool = True):
-        # The schema processor holds the compiled grammars (one per distinct fixed values, compiled once).
-        self._grammars = SchemaLogitsProcessor(schema, tokenizer, vocab_size,
-                                               tool_call_consistency=tool_call_consistency)
-        self.tokenizer = tokenizer
-        self.fixed_values, self.vocab_size = fixed_values, vocab_size
-        self._matchers: list[xgr.GrammarMatcher | None] = [None] * num_slots
-        self._batch = xgr.BatchGrammarMatcher()
-        self._bitmask = xgr.allocate_token_bitmask(num_slots, vocab_size)
-        self.tool_calls = self._grammars.tool_call_grammar(num_slots)  # tool-use records: calls fit their own functions
-
-    def start(self, slots: Sequence[int], rows: Sequence[int]) -> None:
-        """Give each slot in ``slots`` a fresh matcher for the row of the same position in ``rows``."""
-        for slot, row in zip(slots, rows):
-            fixed = self.fixed_values[row] if isinstance(self.fixed_values, list) else self.fixed_values
-            self._matchers[slot] = xgr.GrammarMatcher(self._grammars.compiled_grammar(fixed))
-            if self.tool_calls is not None:
-                self.tool_calls.start(slot)
-
-    def allowed(self, slots: Sequence[int]) -> torch.Tensor:
-        """The token bitmask of each slot in ``slots`` (row ``i``: slot ``slots[i]``), xgrammar's int32 layout."""
-        positions = list(range(len(slots)))
-        self._batch.batch_fill_next_token_bitmask([self._matchers[s] for s in slots], self._bitmask, positions)
-        if self.tool_calls is not None:
-            self.tool_calls.narrow(self._bitmask, slots, positions)
-        return self._bitmask[: len(slots)]
-
-    def keep(self, slots: list[int]) -> None:
-        """Renumber the slots after the pool kept only ``slots``."""
-        self._matchers[: len(slots)] = [self._matchers[s] for s in slots]
-        if self.tool_calls is not None:
-            self.tool_calls.keep(slots)
-
-    def accept(self, slot: int, token: int) -> None:
-        if not self._matchers[slot].accept_token(token):
-            raise RuntimeError(f"Token {token} breaks the record grammar of slot {slot}.")
-        if self.tool_calls is not None:
-            self.tool_calls.accept(slot, token)
-
-    def forced_run(self, slot: int, budget: int) -> list[int]:
-        """The tokens of the text the grammar now forces on the slot (a key, a separator, the rest of a category),
-        accepted: at most ``budget``, in the tokenizer's own tokens, all but the last, which may merge with the text
-        that follows (``": "`` + ``"Private"`` is written ``":"``, ``" Private"``). Fed in one step, they need no
-        logits; and the LM sees them tokenized as in training, where token-by-token masking lets it spell a key in
-        pieces."""
-        text = self._matchers[slot].find_jump_forward_string() if budget > 0 else ""
-        if not text:
-            return []
-        ids = self.tokenizer.encode(text, add_special_tokens=False)
-        if self.tokenizer.decode(ids) != text:  # a tokenizer that rewrites text (e.g. adds a prefix space)
-            return []
-        forced = ids[:-1][:budget]
-        for token in forced:
-            self.accept(slot, token)
-        return forced
 
 
 def forced_tokens(bitmask: torch.Tensor) -> torch.Tensor:
@@ -317,7 +246,7 @@ def sample_tokens(scores: torch.Tensor) -> torch.Tensor:
     return torch.searchsorted(cumulative, uniform * (1 - 1e-6), right=True).squeeze_(1)
 
 
-def _next_tokens(outputs: torch.Tensor, head, slots: list[int], grammar: SlotGrammar | None, warpers,
+def _next_tokens(outputs: torch.Tensor, head, slots: list[int], grammar: RecordGrammar | None, warpers,
                  do_sample: bool) -> torch.Tensor:
     """The token each slot in ``slots`` writes next: the grammar's forced token where it allows only one, else
     sampled (or the argmax) from the masked logits; ``outputs`` are logits, or hidden states ``head`` maps to logits
@@ -347,7 +276,7 @@ def decode_in_slots(
     eos_token_id: int,
     num_slots: int,
     max_new_tokens: int,
-    grammar: SlotGrammar | None = None,
+    grammar: RecordGrammar | None = None,
     warpers: LogitsProcessorList | None = None,
     do_sample: bool = False,
     refill_at: int | None = None,
@@ -361,7 +290,7 @@ def decode_in_slots(
     ``warpers`` and ``do_sample`` pick the next token as ``generate`` would (greedy otherwise; sampling uses torch's
     global RNG). Idle slots are refilled together once ``refill_at`` of them wait (default: an eighth of the pool),
     so one prefill serves several newcomers. Text the grammar forces after a chosen token goes into the same step,
-    up to ``max_forced`` tokens of it (:meth:`SlotGrammar.forced_run`). ``decoder`` and ``injector`` are passed
+    up to ``max_forced`` tokens of it (:meth:`RecordGrammar.forced_run`). ``decoder`` and ``injector`` are passed
     explicitly: the frozen LM and the VAE's latent injector. The field injector also needs the ``tokenizer`` (a
     token's text says which field it is in).
     """
@@ -471,8 +400,8 @@ def decode_texts_in_slots(
     grammar = None
     if schema is not None:
         vocab_size = decoder.get_output_embeddings().weight.shape[0]
-        grammar = SlotGrammar(schema, tokenizer, vocab_size, min(num_slots, len(latents)), fixed_values,
-                              tool_call_consistency)
+        grammar = RecordGrammar(schema, tokenizer, vocab_size, fixed_values,
+                                tool_call_consistency).reset(min(num_slots, len(latents)))
     ids: list[list[int] | None] = [None] * len(latents)
     truncated = 0
     rows = decode_in_slots(decoder, injector, latents, decoder_start_token_id(tokenizer), tokenizer.eos_token_id,

@@ -48,6 +48,7 @@ def finite_float(text: str) -> float:
 
 # Fields ``ldlm fit`` sets itself (from its positional argument, --out, --resume) or shares between the stages.
 VAE_FIELDS_SET_BY_FIT = ("data", "output_dir", "resume_from_checkpoint")
+DEFAULT_SHARD_ROWS = 1000
 DIFFUSION_FIELDS_SET_BY_FIT = ("vae_dir", "output_dir", "seed", "mixed_precision", "resume_from_checkpoint")
 
 
@@ -119,12 +120,16 @@ def _sample_json_records(pipe, args) -> int:
     from .data.json_lines import write_json_lines
     from .record_sampling import check_records_file, sample_records
 
-    if args.condition:
-        raise ValueError("--condition needs a table model; this model writes nested JSON records.")
+    if args.condition or args.guidance_scale != 1.0:
+        raise ValueError(f"{'--condition' if args.condition else '--guidance-scale'} needs a table model with "
+                         "condition columns; this model writes nested JSON records.")
     if args.privacy == "dcr":
         raise ValueError("--privacy dcr measures distances between table rows; this model writes nested JSON "
                          "records: use --privacy reject_copies.")
     check_records_file(args.out)
+    if args.shard_size is not None:
+        raise ValueError("--shard-size writes Parquet shards of table rows; nested JSON records go to one .jsonl "
+                         "file.")
     sample = sample_records(pipe, args.num_samples, seed=args.seed, decoding={"constrained": not args.unconstrained},
                             tool_call_consistency=False if args.no_tool_call_consistency else None,
                             privacy=args.privacy)
@@ -147,16 +152,23 @@ def _sample(args) -> int:
     pipe.set_progress_bar_config(disable=True)
     if not pipe.schema.has_columns:
         return _sample_json_records(pipe, args)
+    if args.no_tool_call_consistency:
+        raise ValueError("--no-tool-call-consistency is for tool-use records (functions and calls); this model writes "
+                         "table rows.")
     to_folder = args.out.endswith(("/", os.sep)) or os.path.isdir(args.out) or not os.path.splitext(args.out)[1]
     if not to_folder:
         check_output_file(args.out)
+        if args.shard_size is not None:
+            raise ValueError(f"--shard-size splits a folder --out into Parquet shards; {args.out!r} is one file (end "
+                             "--out with / for shards).")
     conditions = parse_conditions(args.condition, pipe.schema)
     options = {"conditions": conditions or None, "guidance_scale": args.guidance_scale,
                "decoding": {"constrained": not args.unconstrained}, "privacy": args.privacy}
     if to_folder:
         from .sharded_sampling import sampling_state, write_shards
 
-        summary = write_shards(pipe, args.num_samples, args.out, seed=args.seed, shard_size=args.shard_size,
+        summary = write_shards(pipe, args.num_samples, args.out, seed=args.seed,
+                               shard_size=args.shard_size or DEFAULT_SHARD_ROWS,
                                **options)
         if not sampling_state().is_main_process:
             return int(summary["missing"] > 0)
@@ -227,8 +239,8 @@ def build_parser(prog: str = "ldlm") -> argparse.ArgumentParser:
     sample.add_argument("--out", required=True, help="output file (.csv, .jsonl or .parquet; nested JSON records: "
                         ".jsonl or .ndjson), or, for a table model, a folder (ending in /) for Parquet shards written "
                         "as they are sampled; rerunning resumes")
-    sample.add_argument("--shard-size", type=positive_int, default=1000,
-                        help="rows per Parquet shard (with a folder --out)")
+    sample.add_argument("--shard-size", type=positive_int, default=None,
+                        help=f"rows per Parquet shard, with a folder --out (default {DEFAULT_SHARD_ROWS})")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--condition", action="append", metavar="COL=VALUE",
                         help="a value every row must have (repeatable)")

@@ -56,6 +56,7 @@ class Preset:
     diffusion_steps: int  # ... and of stage 2 (the denoiser): a smoke test for tiny, a real fit otherwise
     denoiser_hidden_dim: int = 1024  # width of the denoiser MLP (tiny's 16-number latent needs far less)
     field_warmup_steps: int = 1000  # field injection: encoder warm-up steps without the LM (about 0.3 s each on Adult)
+    field_accuracy_rows: int = 200  # validation records decoded at each evaluation of a table (greedy decodes)
 
 
 def installed_package_dir(package: str, pip_name: str) -> str:
@@ -90,7 +91,8 @@ OFFLINE_MIRRORS: dict[tuple[str, str | None], Callable[[], ModelSource]] = {
 
 PRESETS = {
     "tiny": lambda: Preset(None, None, latent_dim=16, num_soft_tokens=4, injector_hidden_size=128, vae_steps=30,
-                           diffusion_steps=60, denoiser_hidden_dim=256, field_warmup_steps=30),
+                           diffusion_steps=60, denoiser_hidden_dim=256, field_warmup_steps=30,
+                           field_accuracy_rows=32),
     "small": lambda: Preset(minilm_source(), smollm2_source(), latent_dim=64, num_soft_tokens=16,
                             injector_hidden_size=512, vae_steps=2000, diffusion_steps=3000),
     "base": lambda: Preset(ModelSource(MINILM_HUB_ID), ModelSource(SMOLLM2_HUB_ID), latent_dim=64, num_soft_tokens=16,

@@ -154,3 +154,48 @@ def test_sampling_into_one_file_shows_progress_before_the_end(table_model, tmp_p
     counts = {int(count) for count in re.findall(rf"(\d+)/{rows}\b", err)}
     assert any(0 < count < rows for count in counts), err  # the bar moved while rows were being sampled
     assert "row/s" in err
+
+
+# Every `ldlm sample` / `ldlm complete` flag, against a table model and a nested-record model: it works (exit 0) or
+# is refused in one line (exit 2) before any sampling; none is silently ignored where it cannot apply.
+SAMPLE_FLAGS = [  # (extra argv, the output's suffix, table model, nested model)
+    ([], "x", "works", "works"),
+    (["--seed", "3"], "x", "works", "works"),
+    (["--unconstrained"], "x", "works", "works"),
+    (["--privacy", "reject_copies"], "x", "works", "works"),
+    (["--privacy", "dcr"], "x", "refused", "refused"),  # the table model kept no reference (no --privacy-reference)
+    (["--guidance-scale", "2"], "x", "refused", "refused"),  # nothing to weigh: no condition columns
+    (["--condition", "size=M"], "x", "works", "refused"),
+    (["--shard-size", "2"], "x", "refused", "refused"),  # a file --out
+    (["--shard-size", "2"], "/", "works", "refused"),  # a folder --out
+    (["--no-tool-call-consistency"], "x", "refused", "works"),
+]
+
+
+@pytest.mark.parametrize("kind", ["table", "nested"])
+@pytest.mark.parametrize("extra, suffix, table, nested", SAMPLE_FLAGS)
+def test_every_sample_flag_works_or_is_refused_for_each_record_kind(table_model, nested_model, tmp_path, capsys,
+                                                                     kind, extra, suffix, table, nested):
+    model, expected = (table_model, table) if kind == "table" else (nested_model, nested)
+    out = tmp_path / ("out/" if suffix == "/" else ("out.csv" if kind == "table" else "out.jsonl"))
+    argv = ["sample", str(model), "-n", "4", "--out", str(out) + ("/" if suffix == "/" else ""), *extra]
+    if expected == "refused":
+        error_of(capsys, argv)
+        assert not out.exists() and not out.with_name(f".{out.name}.tmp").exists()
+    else:
+        code = ldlm(argv)
+        err = capsys.readouterr().err
+        assert code == 0 and out.exists() or code == 1 and "were written" in err, err  # 1: a tiny random model
+        # wrote fewer valid rows than asked, and said so
+
+
+def test_complete_is_refused_for_nested_records_and_guidance_needs_a_condition(table_model, nested_model, tmp_path,
+                                                                               capsys):
+    (tmp_path / "partial.csv").write_text("size,stock\nM,\n")
+    message = error_of(capsys, ["complete", str(nested_model), str(tmp_path / "partial.csv"), "--out",
+                                str(tmp_path / "f.csv")])
+    assert "nested JSON records" in message and not (tmp_path / "f.csv").exists()
+    message = error_of(capsys, ["complete", str(table_model), str(tmp_path / "partial.csv"), "--out",
+                                str(tmp_path / "f.csv"), "--guidance-scale", "2"])
+    assert "nothing to weigh" in message
+    assert ldlm(["complete", str(table_model), str(tmp_path / "partial.csv"), "--out", str(tmp_path / "f.csv")]) == 0

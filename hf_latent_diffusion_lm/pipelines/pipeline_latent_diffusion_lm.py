@@ -382,8 +382,9 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         """
         import pandas as pd
 
-        if self.schema is None:
-            raise ValueError("complete() needs a schema: it parses and constrains records column by column.")
+        if self.schema is None or not self.schema.has_columns:
+            raise ValueError("complete() fills the empty cells of table rows; this pipeline " + (
+                "has no schema." if self.schema is None else "writes nested JSON records, which have no cells."))
         self._check_known_columns(frame.columns, "column")
         if len(frame) == 0:
             raise ValueError("complete() got an empty DataFrame.")
@@ -393,6 +394,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
             if problems := self.schema.cell_problems(row):
                 raise ValueError(f"Row {index} of the table to complete breaks the schema: {problems[0]}.")
         condition = self._latent_condition(Conditions(given), len(given), forced=True)
+        self._check_guidance(guidance_scale, condition)
         latents = self.sample_latents(len(given), num_inference_steps, generator, condition, guidance_scale)
         decode_kwargs.setdefault("do_sample", True)
         texts = self.decode(latents, constrained=True, fixed_values=given, generator=generator, **decode_kwargs)
@@ -502,11 +504,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         constrained = self.check_inputs(num_samples, latents, decoding, privacy, output_type)
         forced = conditions is not None and conditions.force and constrained
         condition = self._latent_condition(conditions, num_samples, forced)
-        if guidance_scale != 1.0 and condition is None:
-            raise ValueError(f"guidance_scale={guidance_scale} has nothing to weigh: guidance steers the latent toward "
-                             "conditions on columns the prior was trained to condition on (ldlm fit "
-                             "--condition-columns), and " + ("this model has none." if self.condition_encoder is None
-                                                             else "no such condition was given."))
+        self._check_guidance(guidance_scale, condition)
         fixed_values = conditions.values if forced else None
         decode_options = {**decoding.decode_kwargs(), "constrained": constrained, "generator": generator}
 
@@ -538,6 +536,13 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
             privacy_redraws=None if guarded is None else guarded.redraws,
             privacy_dropped=None if guarded is None else guarded.dropped)
         return output if return_dict else output.to_tuple()
+
+    def _check_guidance(self, guidance_scale: float, condition: torch.Tensor | None) -> None:
+        if guidance_scale != 1.0 and condition is None:
+            raise ValueError(f"guidance_scale={guidance_scale} has nothing to weigh: guidance steers the latent toward "
+                             "conditions on columns the prior was trained to condition on (ldlm fit "
+                             "--condition-columns), and " + ("this model has none." if self.condition_encoder is None
+                                                             else "no such condition was given."))
 
     def check_inputs(self, num_samples, latents, decoding: DecodingOptions, privacy: Privacy | None,
                      output_type: str) -> bool:

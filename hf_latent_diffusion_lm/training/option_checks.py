@@ -43,13 +43,18 @@ def _check_choices(config, flags) -> None:
                              f"{getattr(config, field.name)!r}.")
 
 
-def check_vae_options(config) -> None:
-    """Validate a ``VAETrainingConfig`` and fill ``max_steps`` from the preset when it is ``None``."""
+def fill_from_preset(config) -> None:
+    """Fill a ``VAETrainingConfig``'s ``None`` step counts from its preset, once, where it is built (as transformers'
+    ``TrainingArguments.__post_init__`` does): what runs afterwards sees a complete config."""
     preset = resolve_preset(config.preset)
     if config.max_steps is None:
         config.max_steps = preset.vae_steps if config.time_budget is None else UNLIMITED_STEPS
     if config.field_warmup_steps is None:
         config.field_warmup_steps = preset.field_warmup_steps
+
+
+def check_vae_options(config) -> None:
+    """Validate a ``VAETrainingConfig`` (filled by :func:`fill_from_preset`)."""
     _check_positive_integers(config, ("max_steps", "batch_size", "gradient_accumulation_steps", "eval_every",
                                       "checkpoint_every", "checkpoints_total_limit", "max_length", "max_rows", "latent_dim",
                                       "num_soft_tokens", "patience", "decoder_layers", "field_warmup_batch_size",

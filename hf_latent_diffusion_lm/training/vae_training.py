@@ -31,7 +31,7 @@ from ..errors import UnknownColumnError
 from ..modeling import INJECTION_METHODS, LatentVAEModel
 from ..modeling.decoder_adapter import (adapter_parameters, add_decoder_lora, load_decoder_adapter, restore_decoder_adapter,
                                         save_decoder_adapter)
-from ..pretrained import PRESETS
+from ..pretrained import PRESETS, resolve_preset
 from ..atomic_saving import save_pretrained_atomically, write_json_atomically
 from .beta_schedule import BetaDecision, DecreasingBetaSchedule
 from .checkpointing import read_extra_tensors, read_training_state, resolve_checkpoint, save_atomically
@@ -39,7 +39,7 @@ from .components import VAEComponents, build_vae, load_decoder_side
 from .field_accuracy import TRAINING_SUMMARY, compare_records, reconstruction_accuracy
 from .loss_log import open_loss_log
 from .run_identity import check_resume, write_run_identity
-from .option_checks import MIXED_PRECISION, check_vae_options
+from .option_checks import MIXED_PRECISION, check_vae_options, fill_from_preset
 from .time_budget import STAGE1_SHARE, UNLIMITED_STEPS, Deadline, parse_duration, resolve_mixed_precision
 
 
@@ -122,6 +122,7 @@ class VAETrainingConfig:
     resume_from_checkpoint: str | None = option(None, "'latest' or a checkpoint folder to continue from")
 
     def __post_init__(self):
+        fill_from_preset(self)
         check_vae_options(self)
 
 
@@ -344,9 +345,7 @@ def field_accuracy_rows(config: VAETrainingConfig, schema) -> int:
     nested records by default, whose long decodes would take longer than the training steps between them)."""
     if config.field_accuracy_rows is not None:
         return config.field_accuracy_rows
-    if not schema.has_columns:
-        return 0
-    return 32 if config.preset == "tiny" else 200
+    return resolve_preset(config.preset).field_accuracy_rows if schema.has_columns else 0
 
 
 def train_vae(config: VAETrainingConfig, frame=None) -> TrainedVAE:

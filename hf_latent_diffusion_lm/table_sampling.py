@@ -11,9 +11,9 @@ import torch
 from tqdm.auto import tqdm
 
 WRITERS = {".csv": "to_csv", ".jsonl": "to_json", ".parquet": "to_parquet"}
-# Rows per pipeline call when sampling into one file: on a CPU four pools of its 64 decoding slots, so the progress
-# bar moves every 10-20 s (13-21 rows/s, BENCHMARKS.md); on an accelerator enough to fill its slots.
-CPU_CHUNK_ROWS, ACCELERATOR_CHUNK_ROWS = 256, 8192
+# Rows per pipeline call when sampling into one file: on a CPU four pools of its 256 decoding slots, so the progress
+# bar moves every 30 s or so (about 35 rows/s on 2 cores, BENCHMARKS.md); on an accelerator enough to fill its slots.
+CPU_CHUNK_ROWS, ACCELERATOR_CHUNK_ROWS = 1024, 8192
 
 
 def check_output_file(path: str | os.PathLike) -> Path:

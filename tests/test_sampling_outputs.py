@@ -148,6 +148,7 @@ def test_refused_privacy_mode_leaves_the_shard_folder_untouched(table_model, tmp
 
 def test_sampling_into_one_file_shows_progress_before_the_end(table_model, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(table_sampling, "tqdm", functools.partial(tqdm, mininterval=0))  # draw every update
+    monkeypatch.setattr(table_sampling, "CPU_CHUNK_ROWS", 100)  # the bar moves chunk by chunk (1,024 rows by default)
     rows = 300
     assert ldlm(["sample", str(table_model), "-n", str(rows), "--out", str(tmp_path / "s.csv")]) == 0
     err = capsys.readouterr().err

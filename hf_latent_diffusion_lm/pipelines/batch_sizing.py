@@ -1,5 +1,6 @@
 """How many records to decode together: on a GPU as many as the KV cache and logits fit in free memory (large
-batches are what makes decoding fast), on a CPU a fixed number."""
+batches are what makes decoding fast), on a CPU a fixed number: 256 slots sampled the trained Adult pipeline at 34.7
+rows/s on 2 cores where 64 gave 26.3 (the engine's per-step work is shared by more rows; BENCHMARKS.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from ..modeling import LatentVAEConfig
 
 
 def decoding_batch_size(decoder, vae_config: LatentVAEConfig, device: torch.device, max_new_tokens: int,
-                        memory_fraction: float = 0.7, cpu_batch_size: int = 64) -> int:
+                        memory_fraction: float = 0.7, cpu_batch_size: int = 256) -> int:
     """Rows decoded together by ``decoder`` on ``device``, each up to ``max_new_tokens`` after the latent's prefix."""
     if device.type != "cuda":
         return cpu_batch_size

@@ -68,7 +68,7 @@ class DecodingOptions:
     """How the frozen LM writes records.
 
     Args:
-        batch_size: records decoded together (``"auto"``: from free accelerator memory; 64 on a CPU).
+        batch_size: records decoded together (``"auto"``: from free accelerator memory; 256 on a CPU).
         max_new_tokens: decoding budget per record (``None``: the pipeline's, set by training).
         do_sample, temperature, top_p: the LM's token sampling (``top_k`` is off: faithful to the LM).
         constrained: schema-constrained decoding (``None``: on when the pipeline has a schema), so every record

@@ -14,6 +14,7 @@ from diffusers.schedulers import EDMDPMSolverMultistepScheduler, EDMEulerSchedul
 from diffusers.utils import BaseOutput, logging
 from diffusers.utils.torch_utils import randn_tensor
 from huggingface_hub import HfApi
+from peft import PeftModel
 from transformers import LogitsProcessorList, PreTrainedModel, PreTrainedTokenizerBase
 
 from ..data.condition_encoder import ConditionEncoder
@@ -99,7 +100,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         vae: LatentVAEModel,
         denoiser: LatentDenoiserMLP,
         scheduler: EDMEulerScheduler | EDMDPMSolverMultistepScheduler,
-        decoder: PreTrainedModel | None,
+        decoder: PreTrainedModel | PeftModel | None,
         tokenizer: PreTrainedTokenizerBase,
         encoder_tokenizer: PreTrainedTokenizerBase | None = None,
         schema: TableSchema | JsonRecordSchema | dict | None = None,

@@ -25,6 +25,23 @@ def make_records(count: int, seed: int = 0) -> list[str]:
     ]
 
 
+def fit_shop_model(folder):
+    """A tiny table model (sizes and stock counts) fitted with ``ldlm fit`` into ``folder/model``."""
+    import pandas as pd
+
+    from hf_latent_diffusion_lm.cli import main as ldlm
+
+    rng = torch.Generator().manual_seed(0)
+    sizes = ["S", "M", "L", "XL"]
+    pd.DataFrame({
+        "size": [sizes[i] for i in torch.randint(0, 4, (40,), generator=rng)],
+        "stock": torch.randint(0, 500, (40,), generator=rng).tolist(),
+    }).to_csv(folder / "shop.csv", index=False)
+    assert ldlm(["fit", str(folder / "shop.csv"), "--out", str(folder / "model"), "--preset", "tiny",
+                 "--max-steps", "2", "--diffusion-max-steps", "5", "--batch-size", "16"]) == 0
+    return folder / "model"
+
+
 def record_batch(texts, tokenizer):
     features = tokenize_records(texts, tokenizer)
     return collate_records([dict(zip(features, values)) for values in zip(*features.values())], tokenizer)

@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import fit_shop_model
 import torch
 from diffusers import DiffusionPipeline
 from tqdm.auto import tqdm
@@ -28,16 +29,7 @@ TRAINING_RECORDS = tool_call_records(48)
 
 @pytest.fixture(scope="module")
 def table_model(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("table")
-    rng = torch.Generator().manual_seed(0)
-    sizes = ["S", "M", "L", "XL"]
-    pd.DataFrame({
-        "size": [sizes[i] for i in torch.randint(0, 4, (40,), generator=rng)],
-        "stock": torch.randint(0, 500, (40,), generator=rng).tolist(),
-    }).to_csv(folder / "shop.csv", index=False)
-    assert ldlm(["fit", str(folder / "shop.csv"), "--out", str(folder / "model"), "--preset", "tiny",
-                 "--max-steps", "2", "--diffusion-max-steps", "5", "--batch-size", "16"]) == 0
-    return folder / "model"
+    return fit_shop_model(tmp_path_factory.mktemp("table"))
 
 
 @pytest.fixture(scope="module")

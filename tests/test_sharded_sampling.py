@@ -9,7 +9,7 @@ import sys
 import datasets
 import pandas as pd
 import pytest
-import torch
+from conftest import fit_shop_model
 
 from hf_latent_diffusion_lm.cli import main as ldlm
 
@@ -18,16 +18,7 @@ ROWS, SHARD = 10, 3  # four shards, the last one short
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sharded")
-    rng = torch.Generator().manual_seed(0)
-    sizes = ["S", "M", "L", "XL"]
-    pd.DataFrame({
-        "size": [sizes[i] for i in torch.randint(0, 4, (40,), generator=rng)],
-        "stock": torch.randint(0, 500, (40,), generator=rng).tolist(),
-    }).to_csv(folder / "shop.csv", index=False)
-    assert ldlm(["fit", str(folder / "shop.csv"), "--out", str(folder / "model"), "--preset", "tiny",
-                 "--max-steps", "2", "--diffusion-max-steps", "5", "--batch-size", "16"]) == 0
-    return folder / "model"
+    return fit_shop_model(tmp_path_factory.mktemp("sharded"))
 
 
 def shards(folder):

@@ -31,7 +31,7 @@ class Conditions:
             weighted by ``guidance_scale``), so the other columns follow the conditional distribution.
         force: write every value exactly under constrained decoding, so it holds in every record. ``force=False``
             leaves the values to the latent alone (to measure how well guidance steers); ``steer=False`` only fixes
-            cells, as ``complete`` does.
+            cells.
     """
 
     values: dict[str, Any] | list[dict[str, Any]]
@@ -41,9 +41,10 @@ class Conditions:
     @classmethod
     def of(cls, conditions: "Conditions | dict | list | None") -> "Conditions | None":
         if conditions is None or isinstance(conditions, Conditions):
-            return conditions or None
+            return conditions
         if not isinstance(conditions, (dict, list)):
-            raise ValueError(f"conditions must be a dict, a list of dicts or a Conditions, got {type(conditions).__name__}.")
+            raise ValueError("conditions must be a dict, a list of dicts or a Conditions, got "
+                             f"{type(conditions).__name__}.")
         return cls(conditions) if conditions else None
 
     def __post_init__(self):
@@ -55,12 +56,6 @@ class Conditions:
     def columns(self) -> list[str]:
         rows = self.values if isinstance(self.values, list) else [self.values]
         return list(dict.fromkeys(column for row in rows for column in (row or {})))
-
-    def rows(self, index) -> "Conditions":
-        """The conditions of the records at ``index`` (for re-drawing some of them)."""
-        if not isinstance(self.values, list):
-            return self
-        return Conditions([self.values[i] for i in index], self.steer, self.force)
 
 
 @dataclass

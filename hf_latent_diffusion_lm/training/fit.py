@@ -63,10 +63,7 @@ def fit_pipeline(
         elif path is not data:
             data.to_parquet(path)
         frame = load_training_table(vae_config)
-    check_training_table(frame, condition_columns, vae_config.target)
-    if diffusion_config.privacy_reference and isinstance(frame, list):
-        raise ValueError("--privacy-reference keeps table rows for the dcr guard; nested JSON records get the "
-                         "reject_copies guard only (drop the flag).")
+    check_training_table(frame, condition_columns, vae_config.target, diffusion_config.privacy_reference)
     started = time.time()
     trained = train_vae(vae_config, frame)
     budget = parse_duration(vae_config.time_budget)

@@ -93,9 +93,9 @@ def check_diffusion_options(config) -> None:
                          f"{config.privacy_quantile!r}.")
 
 
-def check_training_table(frame, condition_columns, target: str | None = None) -> None:
+def check_training_table(frame, condition_columns, target: str | None = None, privacy_reference: bool = False) -> None:
     """Before stage 1: the table has rows enough to learn a distribution from; the condition and target columns
-    exist."""
+    exist; nested records ask for nothing only tables have."""
     if len(frame) < MIN_ROWS:
         raise ValueError(f"The training table has {len(frame)} row(s); a generator needs at least {MIN_ROWS} rows to "
                          "learn a distribution from.")
@@ -103,6 +103,9 @@ def check_training_table(frame, condition_columns, target: str | None = None) ->
         if condition_columns:
             raise ValueError("--condition-columns need a flat table; nested JSON records cannot condition the prior "
                              "yet.")
+        if privacy_reference:
+            raise ValueError("--privacy-reference keeps table rows for the dcr guard; nested JSON records get the "
+                             "reject_copies guard only (drop the flag).")
         return
     unknown = [name for name in condition_columns or [] if name not in frame.columns]
     if unknown:

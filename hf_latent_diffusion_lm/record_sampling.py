@@ -14,13 +14,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from diffusers.utils import logging
-from tqdm.auto import tqdm
 
 from .data.record_schemas import JSON_LINES_SUFFIXES
 from .data.tool_call_validity import TOOL_CALL_KEYS, is_tool_call_schema, tool_call_problems
-from .pipelines.sampling_options import DecodingOptions
+from .pipelines.redrawing import redraw_rejected
+from .pipelines.sampling_options import DecodingOptions, Privacy
 
 logger = logging.get_logger(__name__)
 DEFAULT_MAX_ROUNDS = 10
@@ -60,6 +61,40 @@ class RecordSample:
     problems: list[list[str]] = field(default_factory=list, repr=False)
 
 
+class _RecordChecks:
+    """What :func:`sample_records` draws again: a text that does not parse into a valid record, a record the privacy
+    guard rejects, and (with consistency) a record whose calls break its functions. Remembers every verdict, so the
+    counts and the final policy need no second parse."""
+
+    def __init__(self, pipe, privacy: Privacy | None, consistency: bool, tool_calls: bool):
+        self.pipe, self.privacy, self.consistency, self.tool_calls = pipe, privacy, consistency, tool_calls
+        self.verdicts: dict[str, tuple[dict | None, list[str], bool]] = {}  # text -> (record, tool problems, guard)
+        self.privacy_rejections = 0
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        verdicts = self._judge(texts)
+        self.privacy_rejections += sum(guarded for _, _, guarded in verdicts)
+        return np.array([record is None or guarded or (self.consistency and bool(calls))
+                         for record, calls, guarded in verdicts], dtype=bool)
+
+    def _judge(self, texts: list[str]) -> list[tuple[dict | None, list[str], bool]]:
+        from .data.constrained_decoding import checked_records
+
+        checked = checked_records(self.pipe.schema, texts)
+        valid = [index for index, (_, problems) in enumerate(checked) if not problems]
+        guarded = np.zeros(len(texts), dtype=bool)
+        if self.privacy is not None and valid:
+            guarded[valid] = self.pipe.privacy_guard.rejected(self.pipe.schema, [checked[i][0] for i in valid],
+                                                              self.privacy.mode)
+        verdicts = []
+        for index, (record, problems) in enumerate(checked):
+            record = None if problems else record
+            calls = tool_call_problems(record) if self.tool_calls and record is not None else []
+            verdicts.append((record, calls, bool(guarded[index])))
+            self.verdicts[texts[index]] = verdicts[-1]
+        return verdicts
+
+
 def sample_records(
     pipe,
     num_samples: int,
@@ -67,13 +102,16 @@ def sample_records(
     tool_call_consistency: bool | None = None,
     max_rounds: int = DEFAULT_MAX_ROUNDS,
     decoding: DecodingOptions | dict | None = None,
+    privacy: Privacy | str | None = None,
     **call_kwargs,
 ) -> RecordSample:
     """``num_samples`` records from ``pipe`` (``decoding`` and ``call_kwargs`` go to the pipeline call).
 
-    ``tool_call_consistency`` (default: on when the schema has ``functions`` and ``calls``) decodes calls under a
-    grammar of their record's functions and re-draws records whose calls still break them, at most ``max_rounds``
-    rounds; what is still invalid then is kept and reported.
+    Records that do not parse, that ``privacy`` rejects (as in ``pipe(..., privacy=...)``) or, with
+    ``tool_call_consistency`` (default: on when the schema has ``functions`` and ``calls``), whose calls break their
+    functions are drawn again (:func:`~.pipelines.redrawing.redraw_rejected`), at most ``max_rounds`` rounds. Then
+    records still breaking their functions are kept and reported; those that do not parse or that the guard still
+    rejects are left out.
     """
     if num_samples < 1:
         raise ValueError(f"num_samples must be a positive integer, got {num_samples}.")
@@ -83,27 +121,22 @@ def sample_records(
         raise ValueError(f"tool_call_consistency needs records with {' and '.join(TOOL_CALL_KEYS)}; the "
                          f"schema has {pipe.schema.names}.")
     decoding = dataclasses.replace(DecodingOptions.of(decoding), tool_call_consistency=consistency)
+    privacy = Privacy.of(privacy)
+    pipe.check_inputs(num_samples, None, decoding, privacy, "records")
     generator = torch.Generator().manual_seed(seed)
-    kept, rejected, drawn, privacy_redraws, schema_validity, first_semantic = [], [], 0, 0, None, None
-    with tqdm(total=num_samples, desc="sampling", unit="record") as bar:
-        for _ in range(max_rounds):
-            need = num_samples - len(kept)
-            if need == 0:
-                break
-            output = pipe(num_samples=need, generator=generator, output_type="records", decoding=decoding,
-                          **call_kwargs)
-            drawn += need
-            privacy_redraws += output.privacy_redraws or 0
-            checked = [(record, tool_call_problems(record) if tool_calls else []) for record in output.records]
-            if schema_validity is None:
-                schema_validity = output.validity
-                first_semantic = (sum(not p for _, p in checked) / need) if tool_calls else None
-            for record, problems in checked:
-                (rejected if problems and consistency else kept).append((record, problems))
-            bar.update(len(kept) - bar.n)
-    kept += rejected[: num_samples - len(kept)]
-    records = [record for record, _ in kept]
-    problems = [found for _, found in kept]
+    checks = _RecordChecks(pipe, privacy, consistency, tool_calls)
+
+    def draw(rows) -> tuple[list[str], torch.Tensor]:  # the pipeline shows each call's progress
+        output = pipe(num_samples=len(rows), generator=generator, decoding=decoding, **call_kwargs)
+        return output.texts, output.latents
+
+    texts, latents = draw(np.arange(num_samples))
+    redrawn = redraw_rejected(texts, latents, checks, draw, max_rounds)
+    first = [checks.verdicts[text] for text in texts]
+    left_out = {int(i) for i in redrawn.pending if checks.verdicts[redrawn.texts[i]][0] is None
+                or checks.verdicts[redrawn.texts[i]][2]}
+    kept = [checks.verdicts[text] for i, text in enumerate(redrawn.texts) if i not in left_out]
+    records, problems = [record for record, _, _ in kept], [calls for _, calls, _ in kept]
     invalid = sum(bool(found) for found in problems)
     if not consistency and invalid:
         logger.warning(f"{invalid} of {len(records)} records break their functions (tool-call consistency is off, so "
@@ -112,5 +145,9 @@ def sample_records(
         logger.warning(f"After {max_rounds} rounds, {invalid} of {len(records)} records still break their functions "
                        f"and {num_samples - len(records)} could not be drawn valid; the rest are kept.")
     semantic = (1 - invalid / len(records)) if tool_calls and records else None
-    return RecordSample(records, schema_validity, semantic, first_semantic, drawn - num_samples, privacy_redraws,
+    first_semantic = (sum(record is not None and not calls for record, calls, _ in first) / num_samples
+                      if tool_calls else None)
+    schema_validity = sum(record is not None for record, _, _ in first) / num_samples
+    privacy_redraws = checks.privacy_rejections - sum(checks.verdicts[redrawn.texts[i]][2] for i in redrawn.pending)
+    return RecordSample(records, schema_validity, semantic, first_semantic, redrawn.redraws, privacy_redraws,
                         problems)

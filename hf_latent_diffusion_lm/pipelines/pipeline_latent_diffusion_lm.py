@@ -23,8 +23,9 @@ from ..data.table_schema import TableSchema
 from ..data.record_tokenization import decoder_start_token_id, pad_token_id
 from ..decoder_reference import DecoderReference
 from ..modeling import LatentDenoiserMLP, LatentVAEModel
-from ..privacy import PrivacyGuard, redraw_rejected, rejected_texts
+from ..privacy import PrivacyGuard
 from .batch_sizing import decoding_batch_size
+from .redrawing import redraw_rejected
 from .referenced_decoder import ReferencedDecoder, save_decoder_folder
 from .sampling_options import Conditions, DecodingOptions, Privacy, check_engine
 
@@ -523,9 +524,9 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
             texts = self.decode(latents, fixed_values=fixed_values, **decode_options)
         guarded = None
         if privacy is not None:
-            guarded = redraw_rejected(texts, latents, lambda found: rejected_texts(
-                self.privacy_guard, self.schema, found, privacy.mode), draw, privacy.max_rounds)
-            texts, latents = guarded.texts, guarded.latents
+            guarded = redraw_rejected(texts, latents, lambda found: self.privacy_guard.rejected_texts(
+                self.schema, found, privacy.mode), draw, privacy.max_rounds)
+            texts, latents = guarded.without_pending()
         records, validity = (None, None) if self.schema is None else self._parse(texts)
         if output_type == "text":
             records = None
@@ -535,7 +536,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         output = LatentDiffusionLMPipelineOutput(
             texts=texts, latents=latents, records=records, validity=validity,
             privacy_redraws=None if guarded is None else guarded.redraws,
-            privacy_dropped=None if guarded is None else guarded.dropped)
+            privacy_dropped=None if guarded is None else len(guarded.pending))
         return output if return_dict else output.to_tuple()
 
     def _check_guidance(self, guidance_scale: float, condition: torch.Tensor | None) -> None:

@@ -1,6 +1,6 @@
-"""Privacy at sampling time: a guard stored with the pipeline that re-draws copied and near-copied rows."""
+"""Privacy at sampling time: a guard stored with the pipeline that re-draws copied and near-copied rows (the re-draw
+loop itself is :mod:`..pipelines.redrawing`)."""
 
-from .guarded_sampling import GuardedTexts, redraw_rejected, rejected_texts
 from .privacy_guard import PRIVACY_MODES, PrivacyGuard
 
-__all__ = ["PRIVACY_MODES", "GuardedTexts", "PrivacyGuard", "redraw_rejected", "rejected_texts"]
+__all__ = ["PRIVACY_MODES", "PrivacyGuard"]

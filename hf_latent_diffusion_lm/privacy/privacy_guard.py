@@ -157,6 +157,16 @@ class PrivacyGuard(ModelMixin, ConfigMixin):
             found |= self.nearest_training_distances(schema, records) < self.config.threshold
         return found
 
+    def rejected_texts(self, schema, texts: Sequence[str], mode: str) -> np.ndarray:
+        """Which ``texts`` hold a record ``mode`` rejects (a text that does not parse holds no record)."""
+        from ..data.constrained_decoding import checked_records  # xgrammar: imported when sampling, not on import
+
+        rows = [row for row, _ in checked_records(schema, texts)]
+        parsed = [index for index, row in enumerate(rows) if row is not None]
+        found = np.zeros(len(texts), dtype=bool)
+        found[parsed] = self.rejected(schema, [rows[index] for index in parsed], mode)
+        return found
+
     def describe(self) -> str:
         """What the guard holds and rejects, in words (the model card's privacy paragraph)."""
         config = self.config

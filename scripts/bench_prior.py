@@ -49,6 +49,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--held-out", type=int, default=8000, help="real latents held out (and latents sampled)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sigma-data", type=float, default=None,
+                        help="EDM's data standard deviation (default: the pipeline denoiser's)")
+    parser.add_argument("--inference-steps", type=int, default=20, help="steps of the pipeline's sampler")
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -56,8 +59,10 @@ def main(argv=None) -> dict:
     texts = [pipe.schema.to_text(r) for r in pipe.schema.records(read_table(args.data)[pipe.schema.names])]
     latents = pipe.vae.encode_texts(texts, pipe.tokenizer, pipe.encoder_tokenizer)
     template = pipe.denoiser.config
+    sigma_data = template.sigma_data if args.sigma_data is None else args.sigma_data
     denoiser = LatentDenoiserMLP(latent_dim=template.latent_dim, hidden_dim=template.hidden_dim,
-                                 num_layers=template.num_layers)
+                                 num_layers=template.num_layers, sigma_data=sigma_data)
+    pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, sigma_data=sigma_data)
     denoiser.set_latent_statistics(latents.mean(0), latents.std(0))
     normalized = denoiser.normalize(latents)
     order = torch.randperm(len(normalized))
@@ -74,8 +79,10 @@ def main(argv=None) -> dict:
     seconds = time.perf_counter() - started
     with average.averaged():
         pipe.denoiser = denoiser.eval()
-        sampled = denoiser.normalize(pipe.sample_latents(len(held_out), generator=torch.Generator().manual_seed(1)))
-    result = {"steps": args.steps, "ema_decay": args.ema_decay, "train_seconds": round(seconds),
+        sampled = denoiser.normalize(pipe.sample_latents(len(held_out), args.inference_steps,
+                                                         generator=torch.Generator().manual_seed(1)))
+    result = {"steps": args.steps, "ema_decay": args.ema_decay, "sigma_data": sigma_data,
+              "inference_steps": args.inference_steps, "train_seconds": round(seconds),
               **two_sample_scores(held_out.numpy(), sampled.numpy())}
     print(json.dumps(result))
     return result

@@ -293,7 +293,8 @@ def load_pipeline(args):
     vae = build_vae(side, args.preset)  # soft prompt: the field injector needs a codec fitted on training records
     denoiser = LatentDenoiserMLP(latent_dim=vae.config.latent_dim,
                                  hidden_dim=resolve_preset(args.preset).denoiser_hidden_dim)
-    return LatentDiffusionLMPipeline(vae=vae, denoiser=denoiser, scheduler=EDMDPMSolverMultistepScheduler(),
+    scheduler = EDMDPMSolverMultistepScheduler.from_config(denoiser.preconditioning.config)
+    return LatentDiffusionLMPipeline(vae=vae, denoiser=denoiser, scheduler=scheduler,
                                      decoder=side.decoder, tokenizer=side.tokenizer,
                                      encoder_tokenizer=side.encoder_tokenizer, schema=schema,
                                      max_new_tokens=args.max_new_tokens or 256, decoder_reference=side.reference)

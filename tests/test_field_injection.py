@@ -8,6 +8,7 @@ import dataclasses
 import pandas as pd
 import pytest
 import torch
+import xgrammar as xgr
 
 from hf_latent_diffusion_lm import LatentVAEConfig, LatentVAEModel
 from hf_latent_diffusion_lm.data import TableSchema
@@ -89,21 +90,69 @@ def test_table_latent_varies_with_the_row_and_is_read_back(pretrained_decoder, t
     assert others.mean() - own.mean() > 0.05  # nats per token over whole records, mostly fixed syntax
 
 
-def test_field_pipeline_decodes_valid_rows_and_reloads_identically(tmp_path):
+@pytest.fixture(scope="module")
+def field_pipeline(tmp_path_factory):
     from hf_latent_diffusion_lm.training import fit_pipeline
+
+    folder = tmp_path_factory.mktemp("field") / "m"
+    rows = [{"name": name, "age": 20 + i % 50, "city": CITIES[i % 4]} for i, name in enumerate(NAMES * 4)]
+    pipe = fit_pipeline(pd.DataFrame(rows), folder, preset="tiny", max_steps=4, eval_every=4,
+                        field_warmup_steps=10, diffusion_steps=10, decoder_layers=1, field_accuracy_rows=8)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe, folder
+
+
+def test_field_pipeline_decodes_valid_rows_and_reloads_identically(field_pipeline):
     from diffusers import DiffusionPipeline
 
-    rows = [{"name": name, "age": 20 + i % 50, "city": CITIES[i % 4]} for i, name in enumerate(NAMES * 4)]
-    pipe = fit_pipeline(rows and pd.DataFrame(rows), tmp_path / "m", preset="tiny", max_steps=4, eval_every=4,
-                        field_warmup_steps=10, diffusion_steps=10, decoder_layers=1, field_accuracy_rows=8)
+    pipe, folder = field_pipeline
     assert pipe.vae.config.injection_method == "field"
     assert pipe.decoder_reference.num_layers == 1 and len(pipe.decoder.get_decoder().layers) == 1
     generator = torch.Generator().manual_seed(0)
     first = pipe(num_samples=6, generator=generator, output_type="records").records
     assert len(first) == 6 and all(not pipe.schema.validate(row) for row in first)
-    again = DiffusionPipeline.from_pretrained(tmp_path / "m")
+    again = DiffusionPipeline.from_pretrained(folder)
     assert len(again.decoder.get_decoder().layers) == 1
     second = again(num_samples=6, generator=torch.Generator().manual_seed(0), output_type="records").records
     assert second == first
-    log = pd.read_csv(tmp_path / "m" / "training" / "vae_log.csv")
+    log = pd.read_csv(folder / "training" / "vae_log.csv")
     assert {"latent_gain", "val_other_latent_per_token", "dims_spread_over_noise"} <= set(log.columns)
+
+
+def test_field_rows_started_inside_a_step_decode_as_if_alone(field_pipeline):
+    pipe, _ = field_pipeline
+    z = 3 * torch.randn(9, pipe.vae.config.latent_dim, generator=torch.Generator().manual_seed(2))
+    pooled = pipe.decode(z, batch_size=3, constrained=True, do_sample=False)  # 9 rows through 3 slots
+    alone = [pipe.decode(z[i : i + 1], batch_size=1, constrained=True, do_sample=False)[0] for i in range(9)]
+    assert pooled == alone and len(set(pooled)) > 1
+
+
+def test_record_vocabulary_scores_are_the_whole_vocabulary_scores(field_pipeline):
+    """Sampling from the field head's record vocabulary only is sampling from the whole vocabulary: the same
+    probabilities, the same argmax; a row whose grammar allows no record-vocabulary token uses the whole vocabulary."""
+    from hf_latent_diffusion_lm.pipelines.slot_decoding import FieldHead, _allowed_scores
+
+    pipe, _ = field_pipeline
+    head = FieldHead(pipe.decoder, pipe.vae.injector)
+    joined = torch.randn(4, head.hidden_size + pipe.vae.injector.state_size, generator=torch.Generator().manual_seed(0))
+    words = (head.vocab_size + 31) // 32
+    bitmask = torch.zeros(4, words, dtype=torch.int32)
+    vocabulary = head.vocabulary.tolist()
+    for row, tokens in enumerate([vocabulary[:3], vocabulary[::2], vocabulary[-1:] + [vocabulary[0]], vocabulary]):
+        for token in tokens:
+            bitmask[row, token // 32] |= torch.tensor(1 << (token % 32)).to(torch.int32)
+
+    class Grammar:
+        vocab_size = head.vocab_size
+
+    small, ids = _allowed_scores(joined, head, bitmask, Grammar)
+    assert ids is not None and small.shape == (4, len(vocabulary))
+    full = head(joined)
+    xgr.apply_token_bitmask_inplace(full, bitmask, vocab_size=head.vocab_size)
+    assert torch.allclose(full.softmax(-1)[:, ids], small.softmax(-1), atol=1e-6)
+    assert torch.equal(ids[small.argmax(-1)], full.argmax(-1))
+    outside = next(t for t in range(head.vocab_size) if t not in set(vocabulary))
+    bitmask[0] = 0
+    bitmask[0, outside // 32] = torch.tensor(1 << (outside % 32)).to(torch.int32)
+    whole, none = _allowed_scores(joined, head, bitmask, Grammar)
+    assert none is None and whole.shape == (4, head.vocab_size) and whole[0].argmax() == outside

@@ -225,3 +225,21 @@ def test_calls_grammar_takes_every_real_call_and_ends_the_record():
         assert matcher.accept_token(tokenizer.eos_token_id)
     assert SchemaLogitsProcessor(JsonRecordSchema.infer(records), tokenizer, len(tokenizer),
                                  tool_call_consistency=False).tool_call_grammar(1) is None
+
+
+def test_a_fitted_pipeline_stores_its_text_encoder_in_bfloat16_and_loads_it_back_in_float32(tool_call_model):
+    """The shared pipeline's encoder (which sampling never runs) is stored at half the size; training keeps float32."""
+    import torch
+    from safetensors import safe_open
+
+    def dtypes(folder, encoder: bool) -> set:
+        with safe_open(str(folder / "model.safetensors"), "pt") as weights:
+            return {weights.get_tensor(name).dtype for name in weights.keys() if name.startswith("encoder.") == encoder}
+
+    assert dtypes(tool_call_model / "vae", encoder=True) == {torch.bfloat16}
+    assert dtypes(tool_call_model / "vae", encoder=False) == {torch.float32}
+    assert dtypes(tool_call_model / "training" / "vae", encoder=True) == {torch.float32}
+    pipe = DiffusionPipeline.from_pretrained(tool_call_model)
+    assert {parameter.dtype for parameter in pipe.vae.parameters()} == {torch.float32}
+    latents = pipe.encode(tool_call_records(4))
+    assert latents.shape == (4, pipe.vae.config.latent_dim) and torch.isfinite(latents).all()

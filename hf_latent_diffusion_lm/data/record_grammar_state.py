@@ -63,6 +63,7 @@ class RecordGrammar:
         self._batch = xgr.BatchGrammarMatcher()
         self._matchers: list[xgr.GrammarMatcher | None] = []
         self._bitmask: torch.Tensor | None = None
+        self._forced: dict[str, list[int]] = {}  # forced text -> the tokens fed for it
         self.tool_calls: ToolCallGrammar | None = None
 
     def compiled_grammar(self, fixed_values: dict | None = None) -> xgr.CompiledGrammar:
@@ -120,6 +121,15 @@ class RecordGrammar:
         if self.tool_calls is not None:
             self.tool_calls.keep(rows)
 
+    def _forced_tokens(self, text: str) -> list[int]:
+        """The tokens :meth:`forced_run` feeds for forced ``text``, cached: the same keys and separators recur in
+        every record, and tokenizing them again cost a few hundredths of a millisecond per slot and step."""
+        if text not in self._forced:
+            ids = self.tokenizer.encode(text, add_special_tokens=False)
+            # a tokenizer that rewrites text (e.g. adds a prefix space) forces nothing
+            self._forced[text] = ids[:-1] if self.tokenizer.decode(ids) == text else []
+        return self._forced[text]
+
     def forced_run(self, row: int, budget: int) -> list[int]:
         """The tokens of the text the grammar now forces on the row (a key, a separator, the rest of a category),
         accepted: at most ``budget``, in the tokenizer's own tokens, all but the last, which may merge with the text
@@ -129,10 +139,7 @@ class RecordGrammar:
         text = self._matchers[row].find_jump_forward_string() if budget > 0 else ""
         if not text:
             return []
-        ids = self.tokenizer.encode(text, add_special_tokens=False)
-        if self.tokenizer.decode(ids) != text:  # a tokenizer that rewrites text (e.g. adds a prefix space)
-            return []
-        forced = ids[:-1][:budget]
+        forced = self._forced_tokens(text)[:budget]
         for token in forced:
             self.accept(row, token)
         return forced

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import torch
 from transformers import PretrainedConfig
 
 INJECTION_METHODS = ("soft_prompt", "memory", "embedding", "field")
@@ -42,6 +43,9 @@ class LatentVAEConfig(PretrainedConfig):
             injector's output vocabulary).
         field_positions (`int`, defaults to 12): positions within a field the ``field`` injector tells apart.
         field_hidden_size (`int`, defaults to 256): width of the ``field`` injector's per-position state.
+        encoder_storage_dtype (`str`, *optional*): the dtype ``save_pretrained`` stores the encoder's weights in
+            (``None``: as they are); they load back in the model's dtype. A fitted pipeline stores ``"bfloat16"``:
+            the encoder never runs in sampling (only in ``encode``), and a fine-tuned MiniLM in float32 is 90 MB.
     """
 
     model_type = "latent_vae"
@@ -67,6 +71,7 @@ class LatentVAEConfig(PretrainedConfig):
         field_vocabulary: list[int] | None = None,
         field_positions: int = 12,
         field_hidden_size: int = 256,
+        encoder_storage_dtype: str | None = None,
         **kwargs,
     ):
         if injection_method not in INJECTION_METHODS:
@@ -97,6 +102,10 @@ class LatentVAEConfig(PretrainedConfig):
         self.field_vocabulary = list(field_vocabulary) if field_vocabulary is not None else None
         self.field_positions = field_positions
         self.field_hidden_size = field_hidden_size
+        if encoder_storage_dtype is not None and not isinstance(getattr(torch, encoder_storage_dtype, None),
+                                                                torch.dtype):
+            raise ValueError(f"encoder_storage_dtype must name a torch dtype, got {encoder_storage_dtype!r}.")
+        self.encoder_storage_dtype = encoder_storage_dtype
         super().__init__(**kwargs)
 
     @classmethod

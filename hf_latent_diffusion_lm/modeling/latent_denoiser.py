@@ -1,8 +1,8 @@
 """A UNet-free MLP denoiser for 1-D latents, with EDM preconditioning left to diffusers' EDM schedulers.
 
 The network is EDM's raw ``F_theta(c_in * x, c_noise)``; ``EDMEulerScheduler`` / ``EDMDPMSolverMultistepScheduler``
-(``prediction_type="epsilon"``) apply ``c_in`` and ``c_skip``/``c_out`` at sampling time, and :meth:`edm_loss`
-applies the same formulas in training. Latents are standardised before diffusion; the statistics are buffers,
+(``prediction_type="epsilon"``) apply ``c_in``, ``c_noise`` and ``c_skip``/``c_out`` at sampling time, and
+:meth:`edm_loss` calls the same scheduler methods in training, so the two cannot drift apart. Latents are standardised before diffusion; the statistics are buffers,
 so they travel in the same safetensors file as the weights.
 """
 
@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from diffusers import EDMDPMSolverMultistepScheduler
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
@@ -93,6 +94,8 @@ class LatentDenoiserMLP(ModelMixin, ConfigMixin):
         self.output = nn.Sequential(nn.LayerNorm(hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, latent_dim))
         self.register_buffer("latent_mean", torch.zeros(latent_dim))
         self.register_buffer("latent_std", torch.ones(latent_dim))
+        # EDM's preconditioning as the sampling scheduler applies it (pipelines check its sigma_data equals ours)
+        self.preconditioning = EDMDPMSolverMultistepScheduler(sigma_data=sigma_data)
 
     # -- latent statistics ----------------------------------------------------------------------------------
     def set_latent_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
@@ -166,20 +169,18 @@ class LatentDenoiserMLP(ModelMixin, ConfigMixin):
     ) -> torch.Tensor:
         """EDM training loss on normalised latents (Karras et al. 2022, Table 1), with condition dropout.
 
-        With EDM's weighting ``lambda = 1 / c_out^2`` the weighted denoising error equals the plain squared error
-        between ``F_theta`` and its target ``(x0 - c_skip * x) / c_out``. ``noise`` (from :meth:`edm_noise`) fixes
-        the random draws, e.g. to split one global batch over processes; otherwise they come from ``generator``.
+        The weighted denoising error ``lambda(sigma) * |D(x) - x0|^2`` with EDM's ``lambda = 1 / c_out^2``, ``D`` the
+        scheduler's preconditioned denoiser. ``noise`` (from :meth:`edm_noise`) fixes the random draws, e.g. to
+        split one global batch over processes; otherwise they come from ``generator``.
         """
-        batch, sigma_data = latents.shape[0], self.config.sigma_data
+        batch, sigma_data, edm = latents.shape[0], self.config.sigma_data, self.preconditioning
         noise = (noise or self.edm_noise(batch, generator)).to(latents.device, latents.dtype)
         sigma = torch.exp(self.config.p_mean + self.config.p_std * noise.normal)[:, None]
         noisy = latents + sigma * noise.epsilon
-        c_skip = sigma_data**2 / (sigma**2 + sigma_data**2)
-        c_out = sigma * sigma_data / (sigma**2 + sigma_data**2).sqrt()
-        c_in = 1.0 / (sigma**2 + sigma_data**2).sqrt()
         if condition is not None and self.config.condition_dropout > 0:
             drop = noise.dropout < self.config.condition_dropout
             condition = torch.where(drop, self.null_condition(batch), condition)
-        prediction = self(c_in * noisy, 0.25 * sigma.log().squeeze(1), condition=condition).sample
-        target = (latents - c_skip * noisy) / c_out
-        return (prediction - target).pow(2).mean()
+        output = self(edm.precondition_inputs(noisy, sigma), edm.precondition_noise(sigma).squeeze(1),
+                      condition=condition).sample
+        weight = (sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2
+        return (weight * (edm.precondition_outputs(noisy, output, sigma) - latents).pow(2)).mean()

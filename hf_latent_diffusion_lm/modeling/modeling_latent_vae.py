@@ -129,6 +129,15 @@ class LatentVAEModel(LatentVAEPreTrainedModel):
         return {module for part in parts if isinstance(part, (FieldInjector, TableEncoder))
                 for module in part.modules() if isinstance(module, (nn.Linear, nn.Embedding))}
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """``PreTrainedModel.save_pretrained``, with the encoder's weights in ``config.encoder_storage_dtype``
+        (when set and no ``state_dict`` is given)."""
+        if self.config.encoder_storage_dtype is not None and kwargs.get("state_dict") is None:
+            dtype = getattr(torch, self.config.encoder_storage_dtype)
+            kwargs["state_dict"] = {name: tensor.to(dtype) if name.startswith("encoder.") and tensor.is_floating_point()
+                                    else tensor for name, tensor in self.state_dict().items()}
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     @classmethod
     def from_encoder_pretrained(
         cls, encoder_name_or_path: str | PreTrainedModel, decoder: PreTrainedModel, **config_kwargs

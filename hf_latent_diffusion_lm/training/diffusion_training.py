@@ -30,6 +30,10 @@ from .option_checks import MIXED_PRECISION, check_diffusion_options
 from .time_budget import UNLIMITED_STEPS, Deadline, resolve_mixed_precision
 from .vae_training import TrainedVAE
 
+# The fitted pipeline's VAE stores its encoder in bfloat16 (training checkpoints keep float32): the encoder never runs
+# in sampling, and it halves a pipeline carrying a fine-tuned MiniLM (LatentVAEConfig.encoder_storage_dtype).
+PIPELINE_ENCODER_DTYPE = "bfloat16"
+
 
 @dataclass
 class DiffusionTrainingConfig:
@@ -280,8 +284,9 @@ def train_diffusion(config: DiffusionTrainingConfig, trained: TrainedVAE | None 
     summary_path = Path(trained.config.output_dir) / TRAINING_SUMMARY
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
 
+    vae.config.encoder_storage_dtype = PIPELINE_ENCODER_DTYPE
     pipe = LatentDiffusionLMPipeline(
-        vae=vae, denoiser=best, scheduler=EDMDPMSolverMultistepScheduler(),
+        vae=vae, denoiser=best, scheduler=EDMDPMSolverMultistepScheduler.from_config(best.preconditioning.config),
         decoder=side.decoder.cpu(), tokenizer=side.tokenizer, encoder_tokenizer=side.encoder_tokenizer,
         schema=trained.schema, conditioning=encoder.to_dict() if encoder else None,
         max_new_tokens=decoding_budget(texts, side.tokenizer), decoder_reference=side.reference,

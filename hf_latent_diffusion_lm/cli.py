@@ -118,7 +118,7 @@ def _sample_json_records(pipe, args) -> int:
     """``ldlm sample`` for nested records: every option checked before sampling, the records to one JSON Lines
     file."""
     from .data.json_lines import write_json_lines
-    from .record_sampling import check_records_file, sample_records
+    from .sampling.record_sampling import check_records_file, sample_records
 
     if args.condition or args.guidance_scale != 1.0:
         raise ValueError(f"{'--condition' if args.condition else '--guidance-scale'} needs a table model with "
@@ -146,7 +146,7 @@ def _sample_json_records(pipe, args) -> int:
 
 
 def _sample(args) -> int:
-    from .table_sampling import check_output_file, generate_records, parse_conditions, write_table
+    from .sampling.table_sampling import check_output_file, generate_records, parse_conditions, write_table
 
     pipe = _load(args.model)
     pipe.set_progress_bar_config(disable=True)
@@ -165,7 +165,7 @@ def _sample(args) -> int:
     options = {"conditions": conditions or None, "guidance_scale": args.guidance_scale,
                "decoding": {"constrained": not args.unconstrained}, "privacy": args.privacy}
     if to_folder:
-        from .sharded_sampling import sampling_state, write_shards
+        from .sampling.sharded_sampling import sampling_state, write_shards
 
         summary = write_shards(pipe, args.num_samples, args.out, seed=args.seed,
                                shard_size=args.shard_size or DEFAULT_SHARD_ROWS,
@@ -191,7 +191,7 @@ def _complete(args) -> int:
     import torch
 
     from .data.table_loading import read_options_from_json, read_table
-    from .table_sampling import check_output_file, write_table
+    from .sampling.table_sampling import check_output_file, write_table
 
     check_output_file(args.out)
     partial = read_table(args.data, allow_empty_columns=True, **read_options_from_json(args.read_options))

@@ -34,7 +34,7 @@ def run_demo(out_dir: str = "ldlm-demo", preset: str = "small", max_steps: int =
 
     from .data import read_table
     from .evaluation import evaluate, write_report
-    from .table_sampling import generate_records, write_table
+    from .sampling.table_sampling import generate_records, write_table
     from .training import fit_pipeline
     from .training.field_accuracy import reconstruction_summary
 

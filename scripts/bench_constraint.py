@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from hf_latent_diffusion_lm.data import SchemaLogitsProcessor, TableSchema, validity_rate
+from hf_latent_diffusion_lm.data import TableSchema, validity_rate
+from hf_latent_diffusion_lm.grammar import SchemaLogitsProcessor
 from hf_latent_diffusion_lm.testing import tiny_decoder, tiny_tokenizer
 
 SAMPLE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "adult_sample.csv"

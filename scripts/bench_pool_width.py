@@ -14,7 +14,7 @@ import torch
 
 import hf_latent_diffusion_lm  # noqa: F401  (registers the pipeline class with diffusers)
 from diffusers import DiffusionPipeline
-from hf_latent_diffusion_lm.table_sampling import generate_records
+from hf_latent_diffusion_lm.sampling.table_sampling import generate_records
 
 CONFIGURATIONS = [(64, 256), (64, 1024), (128, 1024), (256, 1024)]  # (slots, rows per pipeline call)
 

@@ -78,12 +78,12 @@ import torch
 
 import hf_latent_diffusion_lm  # noqa: F401  (registers the pipeline class with diffusers)
 from diffusers import DiffusionPipeline, EDMDPMSolverMultistepScheduler
-from hf_latent_diffusion_lm.data.record_grammar_state import RecordGrammar
+from hf_latent_diffusion_lm.grammar import RecordGrammar
 from hf_latent_diffusion_lm.data.record_tokenization import decoder_start_token_id, pad_token_id
 from hf_latent_diffusion_lm.modeling.latent_injectors import FieldInjector, MemoryInjector
 from hf_latent_diffusion_lm.pipelines import slot_decoding
 from hf_latent_diffusion_lm.pipelines.batch_sizing import decoding_batch_size
-from hf_latent_diffusion_lm.table_sampling import ACCELERATOR_CHUNK_ROWS, CPU_CHUNK_ROWS, generate_records
+from hf_latent_diffusion_lm.sampling.table_sampling import ACCELERATOR_CHUNK_ROWS, CPU_CHUNK_ROWS, generate_records
 
 PEAK_SHAPE = (256, 576, 1536)  # a (256 x 576) @ b (576 x 1536): SmolLM2-135M's hidden and MLP widths
 

@@ -20,7 +20,7 @@ import hf_latent_diffusion_lm  # noqa: F401  (registers the pipeline with diffus
 from hf_latent_diffusion_lm.benchmark_data import load_bfcl
 from hf_latent_diffusion_lm.data.json_lines import write_json_lines
 from hf_latent_diffusion_lm.evaluation.record_evaluation import evaluate_records, write_record_report
-from hf_latent_diffusion_lm.record_sampling import sample_records
+from hf_latent_diffusion_lm.sampling.record_sampling import sample_records
 from hf_latent_diffusion_lm.training import fit_pipeline
 
 

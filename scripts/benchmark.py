@@ -48,7 +48,7 @@ def generate_ours(data: BenchmarkDataset, num_rows: int, args, out_dir: Path) ->
     except ImportError as error:
         raise RuntimeError(f"'ours' needs hf_latent_diffusion_lm.training.fit.fit_pipeline, which is not importable: "
                            f"{error}") from error
-    from hf_latent_diffusion_lm.table_sampling import generate_records
+    from hf_latent_diffusion_lm.sampling.table_sampling import generate_records
 
     on_gpu = args.device.startswith("cuda")
     pipe = fit_pipeline(data.train, out_dir / "pipeline", preset=args.preset, target=data.target,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from test_record_format import hostile_text, names, wide_schema
 
 from hf_latent_diffusion_lm.data import TableSchema
-from hf_latent_diffusion_lm.data.record_grammar_state import grammar_compiler
+from hf_latent_diffusion_lm.grammar import grammar_compiler
 from hf_latent_diffusion_lm.data.record_grammar import schema_grammar
 from hf_latent_diffusion_lm.testing import tiny_tokenizer
 

@@ -8,15 +8,8 @@ import torch
 import xgrammar as xgr
 from transformers import LogitsProcessorList
 
-from hf_latent_diffusion_lm.data import (
-    SchemaLogitsProcessor,
-    TableSchema,
-    grammar_compiler,
-    read_table,
-    record_problems,
-    schema_grammar,
-    validity_rate,
-)
+from hf_latent_diffusion_lm.data import TableSchema, read_table, record_problems, schema_grammar, validity_rate
+from hf_latent_diffusion_lm.grammar import SchemaLogitsProcessor, grammar_compiler
 from hf_latent_diffusion_lm.data.range_grammar import decimal_range, integer_range
 from hf_latent_diffusion_lm.testing import tiny_decoder, tiny_tokenizer
 

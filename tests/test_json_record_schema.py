@@ -11,14 +11,8 @@ from hypothesis import strategies as st
 from transformers import LogitsProcessorList
 
 from hf_latent_diffusion_lm.benchmark_data import load_bfcl
-from hf_latent_diffusion_lm.data import (
-    JsonRecordSchema,
-    RecordParseError,
-    SchemaLogitsProcessor,
-    TableSchema,
-    record_problems,
-    validity_rate,
-)
+from hf_latent_diffusion_lm.data import JsonRecordSchema, RecordParseError, TableSchema, record_problems, validity_rate
+from hf_latent_diffusion_lm.grammar import SchemaLogitsProcessor
 from hf_latent_diffusion_lm.data.record_schemas import holds_nested_records, infer_schema, schema_from_dict
 from hf_latent_diffusion_lm.testing import tiny_decoder, tiny_tokenizer
 

@@ -10,7 +10,7 @@ from genson.schema.node import SchemaNode
 from test_user_errors import error_of
 
 from hf_latent_diffusion_lm.data import JsonRecordSchema
-from hf_latent_diffusion_lm.data.record_grammar_state import grammar_compiler
+from hf_latent_diffusion_lm.grammar import grammar_compiler
 from hf_latent_diffusion_lm.data.json_lines import MAX_DEPTH, read_json_records
 from hf_latent_diffusion_lm.data.record_schemas import infer_schema
 from hf_latent_diffusion_lm.testing import tiny_tokenizer

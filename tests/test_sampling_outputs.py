@@ -15,11 +15,11 @@ from diffusers import DiffusionPipeline
 from tqdm.auto import tqdm
 
 import hf_latent_diffusion_lm  # noqa: F401  (registers the pipeline with diffusers)
-from hf_latent_diffusion_lm import record_sampling, table_sampling
+from hf_latent_diffusion_lm.sampling import record_sampling, table_sampling
 from hf_latent_diffusion_lm.cli import main as ldlm
 from hf_latent_diffusion_lm.data.json_lines import read_json_records
 from hf_latent_diffusion_lm.privacy import PrivacyGuard
-from hf_latent_diffusion_lm.sharded_sampling import SETTINGS_FILE
+from hf_latent_diffusion_lm.sampling.sharded_sampling import SETTINGS_FILE
 from hf_latent_diffusion_lm.training import fit_pipeline
 from test_tool_call_records import tool_call_records
 from test_user_errors import error_of

@@ -7,7 +7,7 @@ import xgrammar as xgr
 
 from hf_latent_diffusion_lm.data import TableSchema
 from hf_latent_diffusion_lm.data.record_tokenization import decoder_start_token_id
-from hf_latent_diffusion_lm.data.record_grammar_state import RecordGrammar
+from hf_latent_diffusion_lm.grammar import RecordGrammar
 from hf_latent_diffusion_lm.pipelines.slot_decoding import decode_in_slots, forced_tokens, sample_tokens
 from hf_latent_diffusion_lm.pipelines.grouped_query_attention import shared_kv_heads
 from hf_latent_diffusion_lm.testing import tiny_gpt2_decoder, tiny_pipeline

@@ -13,12 +13,12 @@ from hf_latent_diffusion_lm.benchmark_data import load_bfcl
 from hf_latent_diffusion_lm.cli import main as ldlm
 from hf_latent_diffusion_lm.data import JsonRecordSchema
 from hf_latent_diffusion_lm.data.json_lines import read_json_records, write_json_lines
-from hf_latent_diffusion_lm.data.constrained_decoding import SchemaLogitsProcessor
-from hf_latent_diffusion_lm.data.json_path_tracker import JsonPathTracker
-from hf_latent_diffusion_lm.data.tool_call_grammar import calls_schema, required_schema
+from hf_latent_diffusion_lm.grammar import SchemaLogitsProcessor
+from hf_latent_diffusion_lm.grammar.json_path_tracker import JsonPathTracker
+from hf_latent_diffusion_lm.grammar.tool_call_grammar import calls_schema, required_schema
 from hf_latent_diffusion_lm.data.tool_call_validity import semantic_validity, tool_call_problems
 from hf_latent_diffusion_lm.testing import tiny_tokenizer
-from hf_latent_diffusion_lm.record_sampling import sample_records
+from hf_latent_diffusion_lm.sampling.record_sampling import sample_records
 from hf_latent_diffusion_lm.training import fit_pipeline
 
 FIXTURES = Path(__file__).parent / "fixtures"

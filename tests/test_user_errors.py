@@ -15,7 +15,7 @@ import torch
 
 from hf_latent_diffusion_lm.cli import main as ldlm
 from hf_latent_diffusion_lm.data import TableSchema
-from hf_latent_diffusion_lm.table_sampling import parse_conditions
+from hf_latent_diffusion_lm.sampling.table_sampling import parse_conditions
 from hf_latent_diffusion_lm.pipelines.latent_text_generation_task import LatentTextGenerationPipeline
 from hf_latent_diffusion_lm.pipelines.pipeline_latent_diffusion_lm import LatentDiffusionLMPipelineOutput
 from hf_latent_diffusion_lm.pretrained import resolve_preset
@@ -206,7 +206,7 @@ def test_sampled_huge_integers_and_zoned_timestamps_are_exact(model, tmp_path):
 
 @pytest.mark.parametrize("valid", [2, 0])
 def test_sample_that_writes_fewer_rows_than_asked_fails(model, tmp_path, capsys, monkeypatch, valid):
-    import hf_latent_diffusion_lm.table_sampling as generation
+    import hf_latent_diffusion_lm.sampling.table_sampling as generation
 
     def fewer(pipe, num_samples, **kwargs):
         frame = TABLE.head(valid).copy()

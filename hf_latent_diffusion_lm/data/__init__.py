@@ -1,8 +1,7 @@
-"""Tables and nested JSON records in, valid records out: loading, schema inference, the record format,
-constrained decoding, datasets.
+"""Tables and nested JSON records in, valid records out: loading, schema inference, the record format and its
+grammar text, validity, datasets (the run-time grammar machinery, which needs xgrammar, is :mod:`..grammar`).
 
-The names that need the grammar compiler (xgrammar) are imported on first use (PEP 562): reading a table schema
-should not pay for loading it.
+``JsonRecordSchema`` and ``schema_grammar`` are imported on first use (PEP 562).
 """
 
 import importlib
@@ -11,6 +10,7 @@ from .condition_encoder import ConditionEncoder
 from .record_dataset import build_record_dataset
 from .record_format import RecordParseError
 from .record_tokenization import RecordTooLongError, collate_records, tokenize_records
+from .record_validity import checked_records, record_problems, validity_rate
 from .table_loading import read_table
 from .table_schema import (
     CategoricalColumn,
@@ -26,15 +26,13 @@ __all__ = [
     "DatetimeColumn",
     "JsonRecordSchema",
     "NumericalColumn",
-    "RecordGrammar",
     "RecordParseError",
     "RecordTooLongError",
-    "SchemaLogitsProcessor",
     "TableSchema",
     "TextColumn",
     "build_record_dataset",
+    "checked_records",
     "collate_records",
-    "grammar_compiler",
     "read_table",
     "record_problems",
     "schema_grammar",
@@ -42,10 +40,7 @@ __all__ = [
     "validity_rate",
 ]
 
-_LAZY = {"SchemaLogitsProcessor": "constrained_decoding", "grammar_compiler": "record_grammar_state",
-         "RecordGrammar": "record_grammar_state",
-         "record_problems": "constrained_decoding", "validity_rate": "constrained_decoding",
-         "schema_grammar": "record_grammar", "JsonRecordSchema": "json_record_schema"}
+_LAZY = {"schema_grammar": "record_grammar", "JsonRecordSchema": "json_record_schema"}
 
 
 def __getattr__(name):

@@ -11,6 +11,7 @@ import torch
 from transformers import Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
+from ..data.record_validity import checked_records
 from .pipeline_latent_diffusion_lm import LatentDiffusionLMPipeline
 
 TASK = "latent-text-generation"
@@ -58,8 +59,6 @@ class LatentTextGenerationPipeline(Pipeline):
         (the pipeline's ``records`` leave invalid texts out, so they cannot be paired by position)."""
         if not isinstance(model_outputs.records, list):
             return [{"generated_text": text} for text in model_outputs.texts]
-        from ..data.constrained_decoding import checked_records
-
         checked = checked_records(self.model.schema, model_outputs.texts)
         return [{"generated_text": text, **({} if problems else {"record": row})}
                 for text, (row, problems) in zip(model_outputs.texts, checked)]

@@ -21,6 +21,7 @@ from ..data.condition_encoder import ConditionEncoder
 from ..data.json_record_schema import JsonRecordSchema
 from ..data.table_schema import TableSchema
 from ..data.record_tokenization import decoder_start_token_id, pad_token_id
+from ..data.record_validity import checked_records
 from ..decoder_reference import DecoderReference
 from ..modeling import LatentDenoiserMLP, LatentVAEModel
 from ..privacy import PrivacyGuard
@@ -281,7 +282,7 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
                            tool_call_consistency: bool = True) -> LogitsProcessorList:
         if not constrained:
             return LogitsProcessorList()
-        from ..data.constrained_decoding import SchemaLogitsProcessor
+        from ..grammar import SchemaLogitsProcessor
 
         if isinstance(fixed_values, list):
             fixed_values = fixed_values[start:stop]
@@ -435,8 +436,6 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
 
     def _parse(self, texts: list[str]) -> tuple[list[dict], float]:
         """The valid records among ``texts`` and their share."""
-        from ..data.constrained_decoding import checked_records
-
         records = [row for row, problems in checked_records(self.schema, texts) if not problems]
         return records, len(records) / max(len(texts), 1)
 

@@ -6,7 +6,7 @@ round (the caller's policy, on :attr:`Redrawn.pending`):
 
 - the privacy guard (``pipe(..., privacy=...)``) leaves such rows out, so its guarantee holds for every row returned
   (a decoder that can only write a training row, e.g. with every value fixed, yields no row);
-- tool-call consistency (:func:`~..record_sampling.sample_records`) keeps a record whose calls still break its
+- tool-call consistency (:func:`~..sampling.record_sampling.sample_records`) keeps a record whose calls still break its
   functions, and reports it; a record that does not parse, or that the guard rejects, is left out there too.
 """
 

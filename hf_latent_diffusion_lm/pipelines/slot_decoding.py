@@ -11,7 +11,7 @@ How: one preallocated KV cache for the pool (:class:`SlotKVLayer`), where column
 ``c`` of its row. A refilled slot gets its prefix (soft prompt + bos, KV memory + bos, or bos with the embedding
 offset) from a small prefill of the newcomers, written into its first columns; the attention mask hides every column
 past a slot's own position, so it decodes exactly as it would alone. The grammar masks for the whole pool come from
-one xgrammar batch call per step (:class:`~..data.record_grammar_state.RecordGrammar`).
+one xgrammar batch call per step (:class:`~..grammar.RecordGrammar`).
 
 What makes a step cheaper than ``generate``'s on a CPU: a token is drawn by inverting the cumulative distribution
 (:func:`sample_tokens`, not a random number per vocabulary entry); a row whose next token the grammar forces skips
@@ -29,7 +29,7 @@ import xgrammar as xgr
 from transformers import Cache, DynamicCache, LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 from transformers.cache_utils import DynamicLayer
 
-from ..data.record_grammar_state import RecordGrammar
+from ..grammar import RecordGrammar
 from ..modeling.latent_injectors import FieldInjector
 from .grouped_query_attention import shared_kv_heads
 

@@ -28,6 +28,7 @@ import torch
 from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 
+from ..data.record_validity import checked_records
 from .privacy_keys import create_key, load_key
 from .record_encoding import encode_records
 from .record_hashing import record_hashes
@@ -159,8 +160,6 @@ class PrivacyGuard(ModelMixin, ConfigMixin):
 
     def rejected_texts(self, schema, texts: Sequence[str], mode: str) -> np.ndarray:
         """Which ``texts`` hold a record ``mode`` rejects (a text that does not parse holds no record)."""
-        from ..data.constrained_decoding import checked_records  # xgrammar: imported when sampling, not on import
-
         rows = [row for row, _ in checked_records(schema, texts)]
         parsed = [index for index, row in enumerate(rows) if row is not None]
         found = np.zeros(len(texts), dtype=bool)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from ..data.constrained_decoding import checked_records
+from ..data.record_validity import checked_records
 from ..data.record_tokenization import tokenize_records
 
 # The best stage-1 checkpoint's numbers, written by stage 1 and copied into the saved pipeline.

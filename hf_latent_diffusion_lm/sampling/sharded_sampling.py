@@ -25,7 +25,7 @@ import torch
 from accelerate import PartialState
 from tqdm.auto import tqdm
 
-from .decoder_reference import weight_fingerprint
+from ..decoder_reference import weight_fingerprint
 from .table_sampling import write_table
 
 SETTINGS_FILE = ".ldlm-sampling.json"  # hidden, so that `datasets` reads only the shards

@@ -64,7 +64,7 @@ def parse_conditions(pairs: list[str] | None, schema) -> dict:
 
 def _condition_value(column, text: str):
     """``text`` as a value of ``column``: a category by its written form, an exact int, a float, a timestamp."""
-    from .data.record_format import INTEGER
+    from ..data.record_format import INTEGER
 
     if column.kind == "categorical":
         return column.category(text)

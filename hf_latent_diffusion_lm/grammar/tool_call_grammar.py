@@ -11,7 +11,7 @@ before them, whose token mask is intersected with the record grammar's:
 
 So the record stays schema-valid and its calls become semantically valid. Where the two grammars leave no common
 token (a record schema narrower than the functions allow), the extra grammar is dropped for that record and the
-record grammar alone goes on; re-drawing (:mod:`..record_sampling`) still applies.
+record grammar alone goes on; re-drawing (:mod:`..sampling.record_sampling`) still applies.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Sequence
 import torch
 import xgrammar as xgr
 
+from ..data.json_record_schema import SEPARATORS
+from ..data.tool_call_validity import declared_json_type
 from .json_path_tracker import JsonPathTracker
-from .json_record_schema import SEPARATORS
-from .tool_call_validity import declared_json_type
 
 # Any JSON value, written compactly (xgrammar's own "any value" rule puts a space after commas).
 _ANY_VALUE = {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"},

@@ -1,4 +1,5 @@
-"""Schema-constrained generation: a ``transformers`` logits processor that only lets valid records be written.
+"""Schema-constrained ``generate``: a ``transformers`` logits processor that only lets valid records be written (a thin
+adapter over :class:`.RecordGrammar`, which the slot engine uses directly).
 
 Built on xgrammar (maintained, used by vLLM/SGLang/TensorRT-LLM; compiles an EBNF grammar against a tokenizer once
 and then computes each step's allowed-token bitmask in C++, multi-threaded over the batch). The grammar comes from
@@ -14,7 +15,6 @@ import torch
 import xgrammar as xgr
 from transformers import LogitsProcessor
 
-from .record_format import RecordParseError
 from .record_grammar_state import RecordGrammar
 
 
@@ -86,29 +86,3 @@ class SchemaLogitsProcessor(LogitsProcessor):
             except RuntimeError as error:
                 raise RuntimeError(f"{error} Was another logits processor or a sampling option (e.g. a repetition "
                                    "penalty producing -inf everywhere) applied after this one?") from None
-
-
-def checked_records(schema, texts: Sequence[str]) -> list[tuple[dict | None, list[str]]]:
-    """For each text, the row it holds (``None`` if it does not parse) and why it is not a valid record of
-    ``schema`` (parse error or broken rules; ``[]`` if valid)."""
-    checked = []
-    for text in texts:
-        try:
-            row = schema.parse(text)
-        except RecordParseError as error:
-            checked.append((None, [str(error)]))
-            continue
-        checked.append((row, schema.validate(row)))
-    return checked
-
-
-def record_problems(schema, texts: Sequence[str]) -> list[list[str]]:
-    """For each text, why it is not a valid record of ``schema`` (parse error or broken rules); ``[]`` if valid."""
-    return [problems for _, problems in checked_records(schema, texts)]
-
-
-def validity_rate(schema, texts: Sequence[str]) -> float:
-    """Share of ``texts`` that parse and satisfy ``schema`` (the validity metric of the evaluation)."""
-    if not texts:
-        raise ValueError("validity_rate needs at least one text.")
-    return sum(not found for found in record_problems(schema, texts)) / len(texts)

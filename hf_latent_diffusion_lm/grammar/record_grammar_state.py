@@ -17,8 +17,8 @@ from typing import Sequence
 import torch
 import xgrammar as xgr
 
+from ..data.tool_call_validity import is_tool_call_schema
 from .tool_call_grammar import ToolCallGrammar
-from .tool_call_validity import is_tool_call_schema
 
 _COMPILERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 

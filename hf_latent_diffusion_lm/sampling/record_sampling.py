@@ -2,7 +2,7 @@
 
 The JSON-Schema grammar makes every record parse and validate, but cannot tie a call to the functions offered in
 the same record. With ``tool_call_consistency`` the calls are decoded under a grammar of the record's own functions
-(:mod:`.data.tool_call_grammar`), and a record whose calls still do not fit (:mod:`.data.tool_call_validity`; e.g.
+(:mod:`..grammar.tool_call_grammar`), and a record whose calls still do not fit (:mod:`..data.tool_call_validity`; e.g.
 where that grammar had to be dropped, or decoding is unconstrained) is re-drawn, a bounded number of rounds, and
 the re-draws are counted. Records go to one JSON Lines file, never to a name that promises another format.
 """
@@ -18,10 +18,11 @@ import numpy as np
 import torch
 from diffusers.utils import logging
 
-from .data.record_schemas import JSON_LINES_SUFFIXES
-from .data.tool_call_validity import TOOL_CALL_KEYS, is_tool_call_schema, tool_call_problems
-from .pipelines.redrawing import redraw_rejected
-from .pipelines.sampling_options import DecodingOptions, Privacy
+from ..data.record_schemas import JSON_LINES_SUFFIXES
+from ..data.record_validity import checked_records
+from ..data.tool_call_validity import TOOL_CALL_KEYS, is_tool_call_schema, tool_call_problems
+from ..pipelines.redrawing import redraw_rejected
+from ..pipelines.sampling_options import DecodingOptions, Privacy
 
 logger = logging.get_logger(__name__)
 DEFAULT_MAX_ROUNDS = 10
@@ -78,8 +79,6 @@ class _RecordChecks:
                          for record, calls, guarded in verdicts], dtype=bool)
 
     def _judge(self, texts: list[str]) -> list[tuple[dict | None, list[str], bool]]:
-        from .data.constrained_decoding import checked_records
-
         checked = checked_records(self.pipe.schema, texts)
         valid = [index for index, (_, problems) in enumerate(checked) if not problems]
         guarded = np.zeros(len(texts), dtype=bool)
@@ -109,7 +108,7 @@ def sample_records(
 
     Records that do not parse, that ``privacy`` rejects (as in ``pipe(..., privacy=...)``) or, with
     ``tool_call_consistency`` (default: on when the schema has ``functions`` and ``calls``), whose calls break their
-    functions are drawn again (:func:`~.pipelines.redrawing.redraw_rejected`), at most ``max_rounds`` rounds. Then
+    functions are drawn again (:func:`~..pipelines.redrawing.redraw_rejected`), at most ``max_rounds`` rounds. Then
     records still breaking their functions are kept and reported; those that do not parse or that the guard still
     rejects are left out.
     """

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from .errors import UserInputError, exit_status
+from .native_bf16 import DECODING_DTYPES
 
 EPILOG = """examples:
   ldlm demo                                          # fit on a bundled Adult sample, sample, report (CPU, minutes)
@@ -49,6 +50,8 @@ def finite_float(text: str) -> float:
 # Fields ``ldlm fit`` sets itself (from its positional argument, --out, --resume) or shares between the stages.
 VAE_FIELDS_SET_BY_FIT = ("data", "output_dir", "resume_from_checkpoint")
 DEFAULT_SHARD_ROWS = 1000
+DTYPE_HELP = ("the decoder's dtype while sampling; auto: bfloat16 where the CPU (avx512_bf16 or AMX) or GPU runs it "
+              "natively, else float32 (default: auto)")
 DIFFUSION_FIELDS_SET_BY_FIT = ("vae_dir", "output_dir", "seed", "mixed_precision", "resume_from_checkpoint")
 
 
@@ -85,6 +88,18 @@ def _add_fit_arguments(fit: argparse.ArgumentParser) -> None:
     add_flags(fit.add_argument_group("stage 1: the VAE"), VAETrainingConfig, VAE_FLAGS, skip=VAE_FIELDS_SET_BY_FIT)
     add_flags(fit.add_argument_group("stage 2: the latent prior"), DiffusionTrainingConfig, DIFFUSION_FLAGS,
               skip=DIFFUSION_FIELDS_SET_BY_FIT)
+
+
+def _load_for_decoding(args):
+    """The pipeline ``args.model``, its decoder in the dtype ``--dtype`` picks (reported before any sampling)."""
+    from .native_bf16 import decoding_dtype
+
+    pipe = _load(args.model)
+    pipe.set_progress_bar_config(disable=True)
+    dtype, reason = decoding_dtype(args.dtype, pipe.device)
+    pipe.decoder.to(dtype)
+    print(f"Decoding in {str(dtype).removeprefix('torch.')}: {reason}.")
+    return pipe
 
 
 def _load(directory):
@@ -148,8 +163,7 @@ def _sample_json_records(pipe, args) -> int:
 def _sample(args) -> int:
     from .sampling.table_sampling import check_output_file, generate_records, parse_conditions, write_table
 
-    pipe = _load(args.model)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = _load_for_decoding(args)
     if not pipe.schema.has_columns:
         return _sample_json_records(pipe, args)
     if args.no_tool_call_consistency:
@@ -195,8 +209,7 @@ def _complete(args) -> int:
 
     check_output_file(args.out)
     partial = read_table(args.data, allow_empty_columns=True, **read_options_from_json(args.read_options))
-    pipe = _load(args.model)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = _load_for_decoding(args)
     filled = pipe.complete(partial, guidance_scale=args.guidance_scale,
                            generator=torch.Generator().manual_seed(args.seed))
     write_table(filled, args.out)
@@ -246,6 +259,7 @@ def build_parser(prog: str = "ldlm") -> argparse.ArgumentParser:
                         help="a value every row must have (repeatable)")
     sample.add_argument("--guidance-scale", type=finite_float, default=1.0, help="classifier-free guidance weight")
     sample.add_argument("--unconstrained", action="store_true", help="no schema constraint (for comparison)")
+    sample.add_argument("--dtype", choices=DECODING_DTYPES, default="auto", help=DTYPE_HELP)
     sample.add_argument("--privacy", choices=["reject_copies", "dcr"],
                         help="re-draw rows equal to a training row (reject_copies) or also closer to one than the "
                              "threshold calibrated at fit time (dcr; needs ldlm fit --privacy-reference)")
@@ -261,6 +275,7 @@ def build_parser(prog: str = "ldlm") -> argparse.ArgumentParser:
     complete.add_argument("--guidance-scale", type=finite_float, default=1.0)
     complete.add_argument("--read-options", help="pandas read options as JSON")
     complete.add_argument("--seed", type=int, default=0)
+    complete.add_argument("--dtype", choices=DECODING_DTYPES, default="auto", help=DTYPE_HELP)
     complete.set_defaults(handler=_complete)
 
     demo = commands.add_parser("demo", help="fit on a bundled Adult sample, sample rows, report (offline, CPU)",

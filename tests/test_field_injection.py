@@ -156,3 +156,15 @@ def test_record_vocabulary_scores_are_the_whole_vocabulary_scores(field_pipeline
     bitmask[0, outside // 32] = torch.tensor(1 << (outside % 32)).to(torch.int32)
     whole, none = _allowed_scores(joined, head, bitmask, Grammar)
     assert none is None and whole.shape == (4, head.vocab_size) and whole[0].argmax() == outside
+
+
+def test_a_bfloat16_decoder_writes_valid_field_rows(field_pipeline):
+    """``ldlm sample --dtype bfloat16``: the decoder in bf16, the injector's states and logits meeting it."""
+    from diffusers import DiffusionPipeline
+
+    _, folder = field_pipeline
+    pipe = DiffusionPipeline.from_pretrained(folder)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.decoder.to(torch.bfloat16)
+    records = pipe(num_samples=6, generator=torch.Generator().manual_seed(0), output_type="records").records
+    assert len(records) == 6 and all(not pipe.schema.validate(row) for row in records)

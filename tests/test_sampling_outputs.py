@@ -155,6 +155,8 @@ SAMPLE_FLAGS = [  # (extra argv, the output's suffix, table model, nested model)
     ([], "x", "works", "works"),
     (["--seed", "3"], "x", "works", "works"),
     (["--unconstrained"], "x", "works", "works"),
+    (["--dtype", "bfloat16"], "x", "works", "works"),
+    (["--dtype", "float32"], "x", "works", "works"),
     (["--privacy", "reject_copies"], "x", "works", "works"),
     (["--privacy", "dcr"], "x", "refused", "refused"),  # the table model kept no reference (no --privacy-reference)
     (["--guidance-scale", "2"], "x", "refused", "refused"),  # nothing to weigh: no condition columns

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from hf_latent_diffusion_lm.training.time_budget import (UNLIMITED_STEPS, cpu_has_bf16, parse_duration,
-                                                         resolve_mixed_precision)
+from hf_latent_diffusion_lm.native_bf16 import cpu_has_bf16
+from hf_latent_diffusion_lm.training.time_budget import UNLIMITED_STEPS, parse_duration, resolve_mixed_precision
 
 
 @pytest.mark.parametrize("text, seconds", [("90s", 90), ("45m", 2700), ("1.5h", 5400), ("30", 30), (None, None)])

@@ -150,7 +150,7 @@ class FieldInjector(LatentInjector):
     def vocabulary_logits(self, decoder, hidden: torch.Tensor | None, states: torch.Tensor) -> torch.Tensor:
         """Logits over :attr:`vocabulary`: the decoder's (from its final ``hidden`` states) plus the fields' own
         (only the fields' own where ``hidden`` is ``None``)."""
-        own = self.logits(states)
+        own = self.logits(states.to(self.logits.weight.dtype))  # states joined to a bf16 decoder's hidden come as bf16
         if hidden is None:
             return own
         weight = decoder.get_output_embeddings().weight[self.vocabulary]

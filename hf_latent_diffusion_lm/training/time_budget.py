@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..native_bf16 import has_native_bf16
+
 # Shares of the budget. On Adult (one CPU thread) stage 1's field accuracy was flat after a third of a 25-minute budget
 # (93.8% -> 94.6%), and in a 60-minute one 93.1% at 10 minutes and 94.7% at 36, while 8 more minutes of the prior
 # moved shape error from 5.0% to 3.9%: the latent prior needs the time.
@@ -47,20 +49,8 @@ class Deadline:
         return None if self.at is None else max(0.0, self.at - time.time())
 
 
-def cpu_has_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (avx512_bf16 or AMX), where bf16 steps run ~2-3x faster."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            flags = info.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def resolve_mixed_precision(value: str) -> str:
     """``"auto"``: ``bf16`` on a GPU or CPU that supports it, else ``no``; other values unchanged."""
     if value != "auto":
         return value
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "no"
-    return "bf16" if cpu_has_bf16() else "no"
+    return "bf16" if has_native_bf16("cuda" if torch.cuda.is_available() else "cpu") else "no"

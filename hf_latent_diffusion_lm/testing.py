@@ -24,15 +24,6 @@ def tiny_gpt2_decoder(seed: int = 0) -> GPT2LMHeadModel:
         return GPT2LMHeadModel(config).eval()
 
 
-def tiny_gpt2_decoder(seed: int = 0) -> GPT2LMHeadModel:
-    """A randomly initialised 2-layer GPT-2 over the tiny tokenizer: absolute position embeddings, where the
-    Llama above has rotary ones (code that places tokens by position must handle both)."""
-    torch.manual_seed(seed)
-    config = GPT2Config(vocab_size=257, n_embd=64, n_layer=2, n_head=4, n_positions=512, bos_token_id=256,
-                        eos_token_id=256, pad_token_id=256)
-    return GPT2LMHeadModel(config).eval()
-
-
 def tiny_pipeline(seed: int = 0, injection_method: str = "soft_prompt", latent_dim: int = 8, schema=None,
                   max_new_tokens: int = 64, decoder=None):
     """A complete, randomly initialised :class:`LatentDiffusionLMPipeline` (tiny BERT -> tiny Llama, or the

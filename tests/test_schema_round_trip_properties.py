@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hf_latent_diffusion_lm.data import TableSchema
-from hf_latent_diffusion_lm.data.table_schema import is_missing
+from hf_latent_diffusion_lm.data.table_columns import is_missing
 
 HOSTILE = ["", " ", ",", "}", "{", '"', '"quoted"', "a, b: c", "}, x: 1", "\n", "tab\there", " lead", "trail ",
            "nan", "None", "NaT", "null", "-0", "1e5", "０", "é", "🙂", "\u200b", "\\", "\\u0041", "\x7f", "a\x00b"]

@@ -11,14 +11,9 @@ from .record_dataset import build_record_dataset
 from .record_format import RecordParseError
 from .record_tokenization import RecordTooLongError, collate_records, tokenize_records
 from .record_validity import checked_records, record_problems, validity_rate
+from .table_columns import CategoricalColumn, DatetimeColumn, NumericalColumn, TextColumn
 from .table_loading import read_table
-from .table_schema import (
-    CategoricalColumn,
-    DatetimeColumn,
-    NumericalColumn,
-    TableSchema,
-    TextColumn,
-)
+from .table_schema import TableSchema
 
 __all__ = [
     "CategoricalColumn",

@@ -74,21 +74,10 @@ def category_text(value) -> str:
 
 
 def format_value(column, value) -> str:
+    """The text of one cell: nothing for a missing value, else the column's own spelling (``column.value_text``)."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return ""
-    if column.kind == "numerical":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"Column {column.name!r} is numerical but holds {value!r}.")
-        return format_number(value)
-    if column.kind == "categorical":
-        return format_string(category_text(value))
-    if column.kind == "datetime":
-        if not isinstance(value, pd.Timestamp):
-            raise ValueError(f"Column {column.name!r} holds timestamps but holds {value!r}.")
-        return format_timestamp(column.utc_wall_clock(value))
-    if not isinstance(value, str):
-        raise ValueError(f"Column {column.name!r} holds text but holds {value!r}.")
-    return format_string(value)
+    return column.value_text(value)
 
 
 def field_prefix(column, record_format: str = "keyed") -> str:
@@ -106,40 +95,17 @@ def format_record(columns: Sequence, row: dict, record_format: str = "keyed") ->
     return OPEN + FIELD_SEPARATOR.join(fields) + CLOSE
 
 
-def _read_string(text: str, position: int, column) -> tuple[str | None, int]:
-    """A bare or JSON-quoted string at ``position``; ``None`` for an empty bare value (missing)."""
+def read_string(text: str, position: int, column: str) -> tuple[str | None, int]:
+    """A bare or JSON-quoted string at ``position`` (of column ``column``, named in errors); ``None`` for an empty
+    bare value (missing)."""
     if text.startswith('"', position):
         try:
             value, end = json.JSONDecoder().raw_decode(text, position)
         except json.JSONDecodeError as error:
-            raise RecordParseError(f"bad quoted string ({error.msg})", error.pos, column.name, text) from None
+            raise RecordParseError(f"bad quoted string ({error.msg})", error.pos, column, text) from None
         return value, end
     end = BARE_VALUE.match(text, position).end()
     return (text[position:end] or None), end
-
-
-def _read_value(text: str, position: int, column) -> tuple[object, int]:
-    if column.kind == "numerical":
-        match = NUMBER.match(text, position)
-        if match is None:
-            if text.startswith((",", "}"), position):
-                return None, position
-            raise RecordParseError("expected a number or nothing (missing)", position, column.name, text)
-        token = match.group()
-        if INTEGER.fullmatch(token) and column.integer:
-            return int(token), match.end()
-        return float(token), match.end()
-    value, end = _read_string(text, position, column)
-    if value is None:
-        return None, end
-    if column.kind == "categorical":
-        return column.category(value), end
-    if column.kind == "datetime":
-        try:
-            return column.from_wall_clock(pd.Timestamp(value)), end
-        except ValueError:
-            raise RecordParseError(f"{value!r} is not an ISO 8601 timestamp", position, column.name, text) from None
-    return value, end
 
 
 def _expect(text: str, position: int, literal: str, column: str | None) -> int:
@@ -156,7 +122,7 @@ def parse_record(columns: Sequence, text: str, record_format: str = "keyed") -> 
         if index:
             position = _expect(text, position, FIELD_SEPARATOR, columns[index - 1].name)
         position = _expect(text, position, field_prefix(column, record_format), column.name)
-        row[column.name], position = _read_value(text, position, column)
+        row[column.name], position = column.read_value(text, position)
     position = _expect(text, position, CLOSE, columns[-1].name)
     if position != len(text):
         raise RecordParseError("unexpected text after the record's closing '}'", position, None, text)

@@ -12,7 +12,7 @@ import json
 
 import pandas as pd
 
-from .range_grammar import decimal_range, fixed_width_range, integer_range
+from .range_grammar import fixed_width_range
 from .record_format import CLOSE, FIELD_SEPARATOR, OPEN, field_prefix, format_value
 
 # The record format's bare text: no ',', '}' or control characters, not starting with '"'. Surrogate code
@@ -29,7 +29,8 @@ def literal(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _text(max_length: int) -> str:
+def text_grammar(max_length: int) -> str:
+    """Text of at most ``max_length`` characters, bare or JSON-quoted as :func:`.record_format.format_string` writes it."""
     quoted = f'"\\"" {QUOTED_CHAR}{{0,{max_length}}} "\\""'
     bare = BARE_FIRST + (f" {BARE_NEXT}{{0,{max_length - 1}}}" if max_length > 1 else "")
     return f"({bare} | {quoted})" if max_length else quoted
@@ -48,7 +49,8 @@ def _date(first: pd.Timestamp, last: pd.Timestamp) -> str:
     return "(" + " | ".join(options) + ")"
 
 
-def _datetime(column) -> str:
+def datetime_grammar(column) -> str:
+    """Timestamps of a :class:`~.table_columns.DatetimeColumn`, in its range (whole days)."""
     first, last = pd.Timestamp(column.minimum), pd.Timestamp(column.maximum)
     if not column.has_time:
         return _date(first, last)
@@ -60,19 +62,6 @@ def _datetime(column) -> str:
         return "(" + " | ".join(literal(format_value(column, v)) for v in (first, last)) + ")"
     clock = '" " ([0-1] [0-9] | "2" [0-3]) ":" [0-5] [0-9] ":" [0-5] [0-9]'
     return f"{_date(first_day, last_day)} ({clock})?"
-
-
-def value_expression(column) -> str:
-    """The EBNF expression of one column's values (without the missing case)."""
-    if column.kind == "numerical":
-        if column.integer:
-            return integer_range(column.minimum, column.maximum)
-        return decimal_range(column.minimum, column.maximum, column.precision)
-    if column.kind == "categorical":
-        return "(" + " | ".join(literal(format_value(column, c)) for c in column.categories) + ")"
-    if column.kind == "datetime":
-        return _datetime(column)
-    return _text(column.max_length)
 
 
 def schema_grammar(schema, fixed_values: dict | None = None) -> str:
@@ -91,7 +80,7 @@ def schema_grammar(schema, fixed_values: dict | None = None) -> str:
                 raise ValueError(f"fixed_values breaks the schema: {problems[0]}.")
             expression = literal(format_value(column, value)) if value is not None else ""
         else:
-            expression = value_expression(column)
+            expression = column.value_grammar()
             if column.nullable:
                 expression = f"({expression})?"
         rules.append(f"value{index} ::= {expression or literal('')}")

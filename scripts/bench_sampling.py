@@ -18,8 +18,8 @@ Other sources of a pipeline:
 What it measures, in one process, one device, one dtype and one torch thread count:
 
 1. **ours**: ``table_sampling.generate_records(pipe, n, seed=...)``, what ``ldlm sample`` runs (latent prior,
-   slot-engine decoding under the schema grammar, parsing into a DataFrame), in its default chunks of rows (256 on a
-   CPU; ``--chunk-size``) with a pool of ``--batch-size`` slots (default: the pipeline's own choice, 64 on a CPU).
+   slot-engine decoding under the schema grammar, parsing into a DataFrame), in its default chunks of rows (1,024 on a
+   CPU; ``--chunk-size``) with a pool of ``--batch-size`` slots (default: the pipeline's own choice, 256 on a CPU).
    A pipeline without a schema is sampled with ``pipe(...)`` (text). Wall seconds are timed end to end, with
    the latent / decode / parse / grammar-mask seconds beside them. A two-row warm-up runs first, untimed.
 2. **FLOPs per row** of that work, from the decoder actually loaded and the records actually written (counted
@@ -399,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
                         help="the decoder's and the VAE's dtype (the latent prior stays float32); default float32")
     parser.add_argument("--batch-size", type=int, default=None,
-                        help="slot pool width, also plain generate's batch (default: the pipeline's, 64 on a CPU)")
+                        help="slot pool width, also plain generate's batch (default: the pipeline's, 256 on a CPU)")
     parser.add_argument("--chunk-size", type=int, default=None,
                         help=f"rows per pipeline call (default: generate_records', {CPU_CHUNK_ROWS} on a CPU, "
                              f"{ACCELERATOR_CHUNK_ROWS} on an accelerator)")

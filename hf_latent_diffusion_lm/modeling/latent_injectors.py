@@ -131,7 +131,15 @@ class FieldInjector(LatentInjector):
 
     def states(self, z: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """``(batch, length, state_size)``: the state of each position id in ``positions`` under its row's ``z``."""
-        shares = self.fields(z).view(z.shape[0], self.num_fields, self.state_size)
+        return self.states_of_shares(self.field_shares(z), positions)
+
+    def field_shares(self, z: torch.Tensor) -> torch.Tensor:
+        """``(batch, num_fields, state_size)``: each field's share of ``z``, what :meth:`states` reads (the slot
+        engine keeps them per slot: a row's ``z`` does not change while it is decoded)."""
+        return self.fields(z).view(z.shape[0], self.num_fields, self.state_size)
+
+    def states_of_shares(self, shares: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """:meth:`states` from :meth:`field_shares` already computed."""
         fields = (positions // self.max_positions)[..., None].expand(-1, -1, self.state_size)
         return nn.functional.silu(torch.gather(shares, 1, fields) + self.positions(positions))
 

@@ -169,6 +169,7 @@ class _Pool:
             layers.append(SlotKVLayer(keys, values, self))
         self.cache = Cache(layers=layers)
         self.z, self.rows = z, list(rows)
+        self.shares = injector.field_shares(z) if tracks is not None else None  # fixed while a slot's row lasts
         self.positions = torch.full((len(rows),), self.prefix_length, dtype=torch.long, device=z.device)
         self.slot_index = torch.arange(len(rows), device=z.device)
         self.width = self.prefix_length
@@ -209,7 +210,7 @@ class _Pool:
         mask = torch.zeros(seen.shape, dtype=dtype, device=tokens.device).masked_fill_(~seen, torch.finfo(dtype).min)
         model = self.decoder if self.head is None else self.decoder.get_decoder()
         if self.tracks is not None:
-            states = self.injector.states(self.z, self.tracks.feed(tokens, lengths))
+            states = self.injector.states_of_shares(self.shares, self.tracks.feed(tokens, lengths))
             output = model(inputs_embeds=self.injector.embed(self.decoder, tokens, states), attention_mask=mask[:, None],
                            position_ids=self.columns, past_key_values=self.cache, use_cache=True)
             self.positions += lengths
@@ -248,6 +249,7 @@ class _Pool:
         index = torch.tensor(slots, device=z.device)
         self.positions[index] = 0
         self.z = self.z.index_copy(0, index, z)
+        self.shares = self.shares.index_copy(0, index, self.injector.field_shares(z))
         self.tracks.restart(slots)
         for slot, row in zip(slots, rows):
             self.rows[slot] = row
@@ -264,6 +266,7 @@ class _Pool:
         self.positions, self.z, self.slot_index = self.positions[index], self.z[index], self.slot_index[: len(slots)]
         self.rows = [self.rows[s] for s in slots]
         if self.tracks is not None:
+            self.shares = self.shares[index]
             self.tracks.keep(slots)
 
 

@@ -63,7 +63,7 @@ def main() -> None:
     pipe.set_progress_bar_config(disable=True)
     began = time.process_time()
     sample = sample_records(pipe, args.num_samples, seed=args.seed, max_rounds=args.max_rounds,
-                            max_new_tokens=args.max_new_tokens, batch_size=50)
+                            decoding={"max_new_tokens": args.max_new_tokens, "batch_size": 50})
     write_json_lines(sample.records, out / "synthetic.jsonl")
     results["sampling"] = {"schema_validity_first_draw": sample.schema_validity,
                            "semantic_validity_first_draw": sample.first_draw_semantic_validity,

@@ -32,7 +32,8 @@ What it measures, in one process, one device, one dtype and one torch thread cou
    floor: the floor is the decoder's work, the same kind of work plain ``generate`` does.
 
    - body parameters: the decoder's body as loaded (``get_decoder()``: the layers present, so a decoder cut with
-     ``--decoder-layers`` counts only the layers kept; an unmerged LoRA counts, it runs), embeddings excluded
+     ``--decoder-layers`` counts only the layers kept; a LoRA adapter does not count: the slot engine folds it into
+     the base weights while it decodes), embeddings excluded
      (a lookup, not a matmul);
    - positions through the body, per row: the injected prefix (``soft_prompt``: its soft tokens; ``memory``,
      ``embedding`` and ``field``: none; the memory's key/value slots are attended, not computed) + the start
@@ -105,7 +106,7 @@ def decoder_shape(decoder) -> DecoderShape:
     body = decoder.get_decoder()
     embedded = {id(p) for module in body.modules() if isinstance(module, torch.nn.Embedding)
                 for p in module.parameters(recurse=False)}
-    body_params = sum(p.numel() for p in body.parameters() if id(p) not in embedded)
+    body_params = sum(p.numel() for name, p in body.named_parameters() if id(p) not in embedded and "lora_" not in name)
     stacks = [child for child in body.children() if isinstance(child, torch.nn.ModuleList)]
     if not stacks:
         raise ValueError(f"Cannot find the layer stack of {type(body).__name__} to count its layers.")

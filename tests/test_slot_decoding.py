@@ -124,3 +124,24 @@ def test_shared_kv_heads_attend_as_sdpa_and_restore_it():
     assert decoder.config._attn_implementation == "sdpa"
     assert torch.allclose(shared, expected, atol=1e-5)
     assert torch.allclose(padded[1], expected[1], atol=1e-5)
+
+
+def test_a_decoder_adapter_is_folded_in_while_decoding_and_the_base_weights_come_back_bit_for_bit():
+    from hf_latent_diffusion_lm.modeling.decoder_adapter import add_decoder_lora, merged_adapter
+
+    decoder = add_decoder_lora(tiny_decoder(), rank=2).eval()
+    with torch.no_grad():
+        for name, parameter in decoder.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(std=0.1, generator=torch.Generator().manual_seed(0))
+    bases = [m.get_base_layer().weight.clone() for m in decoder.modules() if hasattr(m, "lora_A")]
+    ids = torch.tensor([[1, 5, 9, 12]])
+    with torch.no_grad():
+        unmerged = decoder(input_ids=ids).logits
+        with merged_adapter(decoder):
+            assert all(m.merged for m in decoder.modules() if hasattr(m, "lora_A"))
+            merged = decoder(input_ids=ids).logits
+        after = decoder(input_ids=ids).logits
+    assert torch.allclose(merged, unmerged, atol=1e-5) and torch.equal(after, unmerged)
+    assert all(torch.equal(m.get_base_layer().weight, base)
+               for m, base in zip((m for m in decoder.modules() if hasattr(m, "lora_A")), bases))

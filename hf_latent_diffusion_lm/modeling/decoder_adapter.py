@@ -9,7 +9,9 @@ model by Hub id (``PeftModel.from_pretrained(base, folder)`` reads it), beside t
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
@@ -61,3 +63,24 @@ def load_decoder_adapter(base_decoder, directory: str | os.PathLike):
 def restore_decoder_adapter(decoder: PeftModel, directory: str | os.PathLike) -> None:
     """Load the adapter weights saved under ``directory`` into ``decoder`` in place (training backtracks to them)."""
     set_peft_model_state_dict(decoder, load_file(Path(directory) / ADAPTER_FOLDER / ADAPTER_WEIGHTS))
+
+
+@contextmanager
+def merged_adapter(decoder) -> Iterator[None]:
+    """Within the block a decoder with a LoRA adapter runs with the adapter folded into its base weights: one matmul
+    per linear layer instead of three (base, A, B). Sampling the Adult pipeline (4 layers, rank 16) on a CPU spent
+    most of its step time in those linear calls. On exit the adapter is unfolded and the base weights are restored
+    bit for bit (unmerging alone would leave rounding behind)."""
+    if not isinstance(decoder, PeftModel) or decoder.training:
+        yield
+        return
+    bases = [module.get_base_layer() for module in decoder.modules() if hasattr(module, "lora_A")]
+    originals = [base.weight.detach().clone() for base in bases]
+    decoder.merge_adapter()
+    try:
+        yield
+    finally:
+        decoder.unmerge_adapter()
+        with torch.no_grad():
+            for base, original in zip(bases, originals):
+                base.weight.copy_(original)

@@ -30,6 +30,7 @@ from transformers import Cache, DynamicCache, LogitsProcessorList, TemperatureLo
 from transformers.cache_utils import DynamicLayer
 
 from ..grammar import RecordGrammar
+from ..modeling.decoder_adapter import merged_adapter
 from ..modeling.latent_injectors import FieldInjector
 from .grouped_query_attention import shared_kv_heads
 
@@ -350,7 +351,7 @@ def decode_in_slots(
     explicitly: the frozen LM and the VAE's latent injector. The field injector also needs the ``tokenizer`` (a
     token's text says which field it is in).
     """
-    with shared_kv_heads(decoder):
+    with shared_kv_heads(decoder), merged_adapter(decoder):
         yield from _decode_pool(decoder, injector, latents, start_token_id, eos_token_id, num_slots, max_new_tokens,
                                 grammar, warpers, do_sample, refill_at, max_forced, tokenizer)
 

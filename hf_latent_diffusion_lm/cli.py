@@ -189,7 +189,9 @@ def _sample(args) -> int:
         if summary["missing"]:
             return _shortfall(args, args.num_samples - summary["missing"],
                               where=f" to {args.out}", then="; rerunning the command samples the short shards again")
-        print(f"Parquet shards of {args.num_samples} rows are in {args.out} (this run sampled {summary['rows']})")
+        state = sampling_state()
+        sampled_by = "this run" if state.num_processes == 1 else f"process 0 of {state.num_processes}"
+        print(f"Parquet shards of {args.num_samples} rows are in {args.out} ({sampled_by} sampled {summary['rows']})")
         return 0
     frame = generate_records(pipe, args.num_samples, seed=args.seed, **options)
     if len(frame):

@@ -102,10 +102,14 @@ class FieldHead:
         """Which record-vocabulary tokens each row of an xgrammar bitmask allows, ``(rows, len(vocabulary))``."""
         return ((bitmask[:, self._words] >> self._bits) & 1).bool()
 
-    def __call__(self, joined: torch.Tensor) -> torch.Tensor:
-        scores = joined.new_full((len(joined), self.vocab_size), self.OUTSIDE, dtype=torch.float32)
-        scores[:, self.vocabulary] = self.vocabulary_scores(joined)
+    def spread(self, vocabulary_scores: torch.Tensor) -> torch.Tensor:
+        """Record-vocabulary scores placed in the whole vocabulary, every other token at :attr:`OUTSIDE`."""
+        scores = vocabulary_scores.new_full((len(vocabulary_scores), self.vocab_size), self.OUTSIDE)
+        scores[:, self.vocabulary] = vocabulary_scores
         return scores
+
+    def __call__(self, joined: torch.Tensor) -> torch.Tensor:
+        return self.spread(self.vocabulary_scores(joined))
 
 
 class _FieldTracks:
@@ -296,7 +300,9 @@ def _allowed_scores(outputs: torch.Tensor, head, bitmask: torch.Tensor | None,
         allowed = head.allowed(bitmask).to(scores.device)
         if allowed.any(dim=1).all():
             return scores.masked_fill_(~allowed, float("-inf")), head.vocabulary
-    scores = (head(outputs) if head is not None else outputs).float()
+        scores = head.spread(scores)  # a row allows only tokens outside the record vocabulary
+    else:
+        scores = (head(outputs) if head is not None else outputs).float()
     if bitmask is not None:
         xgr.apply_token_bitmask_inplace(scores, bitmask.to(scores.device, non_blocking=True),
                                         vocab_size=grammar.vocab_size)

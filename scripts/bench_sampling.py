@@ -290,10 +290,10 @@ def load_pipeline(args):
     from hf_latent_diffusion_lm.training.components import build_vae, load_decoder_side
 
     schema = TableSchema.infer(args.schema_from, skipinitialspace=True) if args.schema_from else None
-    side = load_decoder_side(args.preset)
-    vae = build_vae(side, args.preset)  # soft prompt: the field injector needs a codec fitted on training records
-    denoiser = LatentDenoiserMLP(latent_dim=vae.config.latent_dim,
-                                 hidden_dim=resolve_preset(args.preset).denoiser_hidden_dim)
+    models = resolve_preset(args.preset)
+    side = load_decoder_side(models)
+    vae = build_vae(side, models)  # soft prompt: the field injector needs a codec fitted on training records
+    denoiser = LatentDenoiserMLP(latent_dim=vae.config.latent_dim, hidden_dim=models.denoiser_hidden_dim)
     scheduler = EDMDPMSolverMultistepScheduler.from_config(denoiser.preconditioning.config)
     return LatentDiffusionLMPipeline(vae=vae, denoiser=denoiser, scheduler=scheduler,
                                      decoder=side.decoder, tokenizer=side.tokenizer,

@@ -3,6 +3,7 @@ command deletes a file it did not write."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -18,9 +19,9 @@ from hf_latent_diffusion_lm.data import TableSchema
 from hf_latent_diffusion_lm.sampling.table_sampling import parse_conditions
 from hf_latent_diffusion_lm.pipelines.latent_text_generation_task import LatentTextGenerationPipeline
 from hf_latent_diffusion_lm.pipelines.pipeline_latent_diffusion_lm import LatentDiffusionLMPipelineOutput
-from hf_latent_diffusion_lm.pretrained import resolve_preset
+from hf_latent_diffusion_lm.pretrained import PRESETS, resolve_preset
 from hf_latent_diffusion_lm.testing import tiny_pipeline
-from hf_latent_diffusion_lm.training import DiffusionTrainingConfig, VAETrainingConfig
+from hf_latent_diffusion_lm.training import DiffusionTrainingConfig, VAETrainingConfig, train_diffusion, train_vae
 
 TABLE = pd.DataFrame({"code": [1, 2, 3, 1, 2, 3, 1, 2], "age": [30, 41, 25, 33, 52, 47, 38, 29],
                       "city": ["oslo", "rome", "lima", "oslo", "rome", "lima", "kyiv", "oslo"],
@@ -98,6 +99,27 @@ def test_training_configs_refuse_bad_values_when_built(tmp_path, table):
         VAETrainingConfig(data=str(table), output_dir=str(tmp_path), preset="tiny", batch_size=0)
     assert VAETrainingConfig(data=str(table), output_dir=str(tmp_path), preset="tiny").max_steps == \
         resolve_preset("tiny").vae_steps
+
+
+def test_training_config_is_filled_from_its_preset_once_where_it_is_built(tmp_path, table, monkeypatch):
+    config = VAETrainingConfig(data=str(table), output_dir=str(tmp_path), preset="tiny", latent_dim=12, max_steps=2,
+                               batch_size=4, field_accuracy_rows=0)
+    tiny = resolve_preset("tiny")
+    assert (config.latent_dim, config.num_soft_tokens, config.field_warmup_steps) == \
+        (12, tiny.num_soft_tokens, tiny.field_warmup_steps)
+    assert config.models == tiny and "models" not in dataclasses.asdict(config)  # not an option, not saved
+
+    def resolved_again():
+        raise AssertionError("the preset was resolved again after the config was built")
+
+    monkeypatch.setitem(PRESETS, "tiny", resolved_again)  # any resolve_preset("tiny") from here on fails
+    trained = train_vae(config)
+    assert trained.components.vae.config.latent_dim == 12
+    saved = json.loads((tmp_path / "training_config.json").read_text())
+    assert saved["latent_dim"] == 12 and saved["num_soft_tokens"] == tiny.num_soft_tokens
+    stage2 = DiffusionTrainingConfig(vae_dir=str(tmp_path), output_dir=str(tmp_path / "pipeline"), max_steps=2)
+    train_diffusion(stage2, trained)  # in memory, as `ldlm fit` runs it: stage 1's resolved preset fills its options
+    assert stage2.hidden_dim == tiny.denoiser_hidden_dim
 
 
 def test_missing_local_decoder_is_not_called_a_hub_problem(tmp_path, table, capsys):

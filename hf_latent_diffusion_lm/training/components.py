@@ -11,12 +11,12 @@ from ..decoder_reference import DecoderReference
 from ..modeling import LatentVAEConfig, LatentVAEModel
 from ..pretrained import (
     ModelSource,
+    Preset,
     decoder_reference,
     keep_first_layers,
     load_decoder_and_tokenizer,
     load_encoder,
     load_encoder_tokenizer,
-    resolve_preset,
 )
 from ..tiny_models import TINY_DECODER_ID, tiny_decoder, tiny_encoder_config, tiny_tokenizer
 
@@ -54,37 +54,36 @@ def _encoder_source(preset_encoder: ModelSource | None, encoder: str | None) -> 
     return None if encoder == "scratch" else ModelSource(encoder)
 
 
-def load_decoder_side(preset: str = "small", encoder: str | None = None, decoder: str | None = None,
+def load_decoder_side(models: Preset, encoder: str | None = None, decoder: str | None = None,
                       decoder_gguf_file: str | None = None, seed: int = 0,
                       decoder_layers: int | None = None) -> DecoderSide:
     """The frozen decoder, its tokenizer and the encoder's tokenizer (no encoder weights: stage 2 needs none).
 
-    ``encoder``/``decoder`` override the preset's models (a local path or a Hub id); ``encoder="scratch"`` trains a
-    small encoder over the decoder's tokens; ``decoder_layers`` keeps the decoder's first layers only.
+    ``models`` is a resolved preset; ``encoder``/``decoder`` override its models (a local path or a Hub id);
+    ``encoder="scratch"`` trains a small encoder over the decoder's tokens; ``decoder_layers`` keeps the decoder's
+    first layers only.
     """
-    spec = resolve_preset(preset)
-    source = ModelSource(decoder, decoder_gguf_file) if decoder else spec.decoder
+    source = ModelSource(decoder, decoder_gguf_file) if decoder else models.decoder
     if source is None:
         frozen, tokenizer = tiny_decoder(seed), tiny_tokenizer()
     else:
         frozen, tokenizer = load_decoder_and_tokenizer(source)
     frozen = keep_first_layers(frozen, decoder_layers)
-    encoder_source = _encoder_source(spec.encoder, encoder)
+    encoder_source = _encoder_source(models.encoder, encoder)
     encoder_tokenizer = load_encoder_tokenizer(encoder_source) if encoder_source is not None else None
     return DecoderSide(frozen.requires_grad_(False).eval(), tokenizer, encoder_tokenizer,
                        decoder_reference(frozen, source, decoder_layers), encoder_source)
 
 
-def build_vae(side: DecoderSide, preset: str = "small", encoder: str | None = None,
+def build_vae(side: DecoderSide, models: Preset, encoder: str | None = None,
               injection_method: str = "soft_prompt", latent_dim: int | None = None, num_soft_tokens: int | None = None,
               seed: int = 0, fields: dict | None = None) -> LatentVAEModel:
     """A fresh VAE for ``side``'s decoder: a table encoder over ``fields`` (the field injector's config entries),
-    else the preset's pretrained encoder or a scratch one over the decoder's tokens."""
-    spec = resolve_preset(preset)
+    else the pretrained encoder of ``models`` (a resolved preset) or a scratch one over the decoder's tokens."""
     options = dict(
-        latent_dim=latent_dim or spec.latent_dim,
-        num_soft_tokens=num_soft_tokens or spec.num_soft_tokens,
-        injector_hidden_size=spec.injector_hidden_size,
+        latent_dim=latent_dim or models.latent_dim,
+        num_soft_tokens=num_soft_tokens or models.num_soft_tokens,
+        injector_hidden_size=models.injector_hidden_size,
         injection_method=injection_method,
         decoder_name_or_path=side.reference.name_or_path,
         decoder_gguf_file=side.reference.gguf_file,
@@ -97,7 +96,7 @@ def build_vae(side: DecoderSide, preset: str = "small", encoder: str | None = No
                                                  **options)
             return LatentVAEModel(config)
         if side.encoder_source is None:
-            tiny = spec.decoder is None and side.reference.name_or_path.startswith(TINY_DECODER_ID)
+            tiny = models.decoder is None and side.reference.name_or_path.startswith(TINY_DECODER_ID)
             encoder_config = (tiny_encoder_config() if tiny
                               else scratch_encoder_config(len(side.tokenizer), side.tokenizer.eos_token_id))
             config = LatentVAEConfig.for_decoder(side.decoder.config, encoder_config=encoder_config.to_dict(),

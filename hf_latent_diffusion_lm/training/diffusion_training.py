@@ -22,7 +22,6 @@ from ..data.condition_encoder import ConditionEncoder
 from ..atomic_saving import save_pretrained_atomically, write_json_atomically
 from ..modeling import LatentDenoiserMLP
 from ..pipelines import LatentDiffusionLMPipeline
-from ..pretrained import resolve_preset
 from ..privacy import PrivacyGuard
 from .checkpointing import read_extra_tensors, read_training_state, resolve_checkpoint, save_atomically
 from .field_accuracy import TRAINING_SUMMARY
@@ -265,9 +264,9 @@ def train_diffusion(config: DiffusionTrainingConfig, trained: TrainedVAE | None 
     records = trained.schema.records(frame)
     texts = [trained.schema.to_text(record) for record in records]
     latents = vae.to(accelerator.device).eval().encode_texts(texts, side.tokenizer, side.encoder_tokenizer).cpu()
-    preset = resolve_preset(trained.config.preset)
-    config.max_steps = preset.diffusion_steps if config.max_steps is None else config.max_steps
-    config.hidden_dim = preset.denoiser_hidden_dim if config.hidden_dim is None else config.hidden_dim
+    models = trained.config.models  # stage 1's resolved preset
+    config.max_steps = models.diffusion_steps if config.max_steps is None else config.max_steps
+    config.hidden_dim = models.denoiser_hidden_dim if config.hidden_dim is None else config.hidden_dim
     if config.condition_columns and isinstance(frame, list):
         raise ValueError("condition_columns need a flat table; nested JSON records cannot condition the prior yet.")
 

@@ -7,9 +7,8 @@ import dataclasses
 import math
 
 from ..data.table_loading import read_options_from_json
-from ..pretrained import resolve_preset
 from .config_flags import DIFFUSION_FLAGS, VAE_FLAGS, FlagNames
-from .time_budget import UNLIMITED_STEPS, parse_duration
+from .time_budget import parse_duration
 
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")  # accelerate's choices, and "auto" (see .time_budget)
 
@@ -43,18 +42,8 @@ def _check_choices(config, flags) -> None:
                              f"{getattr(config, field.name)!r}.")
 
 
-def fill_from_preset(config) -> None:
-    """Fill a ``VAETrainingConfig``'s ``None`` step counts from its preset, once, where it is built (as transformers'
-    ``TrainingArguments.__post_init__`` does): what runs afterwards sees a complete config."""
-    preset = resolve_preset(config.preset)
-    if config.max_steps is None:
-        config.max_steps = preset.vae_steps if config.time_budget is None else UNLIMITED_STEPS
-    if config.field_warmup_steps is None:
-        config.field_warmup_steps = preset.field_warmup_steps
-
-
 def check_vae_options(config) -> None:
-    """Validate a ``VAETrainingConfig`` (filled by :func:`fill_from_preset`)."""
+    """Validate a filled ``VAETrainingConfig`` (its ``__post_init__`` fills it from the preset first)."""
     _check_positive_integers(config, ("max_steps", "batch_size", "gradient_accumulation_steps", "eval_every",
                                       "checkpoint_every", "checkpoints_total_limit", "max_length", "max_rows", "latent_dim",
                                       "num_soft_tokens", "patience", "decoder_layers", "field_warmup_batch_size",
@@ -81,7 +70,7 @@ def check_vae_options(config) -> None:
 
 def check_diffusion_options(config) -> None:
     """Validate a ``DiffusionTrainingConfig`` (``max_steps`` and ``hidden_dim`` ``None`` are filled by stage 2 from
-    the preset)."""
+    the stage-1 run's resolved preset)."""
     _check_positive_integers(config, ("max_steps", "batch_size", "eval_every", "hidden_dim", "num_layers",
                                       "condition_bins"), DIFFUSION_FLAGS)
     _check_positive_numbers(config, ("learning_rate",), DIFFUSION_FLAGS)

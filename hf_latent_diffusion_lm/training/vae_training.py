@@ -39,7 +39,7 @@ from .components import VAEComponents, build_vae, load_decoder_side
 from .field_accuracy import TRAINING_SUMMARY, compare_records, reconstruction_accuracy
 from .loss_log import open_loss_log
 from .run_identity import check_resume, write_run_identity
-from .option_checks import MIXED_PRECISION, check_vae_options, fill_from_preset
+from .option_checks import MIXED_PRECISION, check_vae_options
 from .time_budget import STAGE1_SHARE, UNLIMITED_STEPS, Deadline, parse_duration, resolve_mixed_precision
 
 
@@ -122,8 +122,24 @@ class VAETrainingConfig:
     resume_from_checkpoint: str | None = option(None, "'latest' or a checkpoint folder to continue from")
 
     def __post_init__(self):
-        fill_from_preset(self)
+        self._fill_from_preset()
         check_vae_options(self)
+
+    def _fill_from_preset(self) -> None:
+        """Resolve the preset, once, where the config is built (as transformers' ``TrainingArguments.__post_init__``
+        fills its defaults): its sizes and step counts fill the ``None`` options, and :attr:`models` keeps the
+        resolved :class:`~..pretrained.Preset` (model sources, injector and denoiser sizes) for the loaders and
+        stage 2, which read it and never resolve the name again. :attr:`models` is not an option: it is not saved
+        with the config, and a config read back resolves its preset anew."""
+        self.models = resolve_preset(self.preset)
+        if self.max_steps is None:
+            self.max_steps = self.models.vae_steps if self.time_budget is None else UNLIMITED_STEPS
+        if self.field_warmup_steps is None:
+            self.field_warmup_steps = self.models.field_warmup_steps
+        if self.latent_dim is None:
+            self.latent_dim = self.models.latent_dim
+        if self.num_soft_tokens is None:
+            self.num_soft_tokens = self.models.num_soft_tokens
 
 
 LOG_COLUMNS = ["step", "loss", "reconstruction_per_token", "kl", "beta", "val_reconstruction_per_token", "decision",
@@ -205,7 +221,7 @@ def injection_method(config: VAETrainingConfig, schema) -> str:
 def decoder_side(config: VAETrainingConfig, method: str):
     """The frozen decoder side ``config`` names (no encoder tokenizer when a table encoder reads field codes)."""
     encoder = "scratch" if method == "field" else config.encoder
-    return load_decoder_side(config.preset, encoder, config.decoder, config.decoder_gguf_file, config.seed,
+    return load_decoder_side(config.models, encoder, config.decoder, config.decoder_gguf_file, config.seed,
                              config.decoder_layers)
 
 
@@ -345,7 +361,7 @@ def field_accuracy_rows(config: VAETrainingConfig, schema) -> int:
     nested records by default, whose long decodes would take longer than the training steps between them)."""
     if config.field_accuracy_rows is not None:
         return config.field_accuracy_rows
-    return resolve_preset(config.preset).field_accuracy_rows if schema.has_columns else 0
+    return config.models.field_accuracy_rows if schema.has_columns else 0
 
 
 def train_vae(config: VAETrainingConfig, frame=None) -> TrainedVAE:
@@ -374,7 +390,7 @@ def train_vae(config: VAETrainingConfig, frame=None) -> TrainedVAE:
     datasets = build_record_dataset(frame, schema, side.tokenizer, side.encoder_tokenizer,
                                     max_length=config.max_length, validation_fraction=config.validation_fraction,
                                     seed=config.seed)
-    vae = build_vae(side, config.preset, config.encoder, method, config.latent_dim, config.num_soft_tokens,
+    vae = build_vae(side, config.models, config.encoder, method, config.latent_dim, config.num_soft_tokens,
                     config.seed, field_options(schema, datasets, FIELD_POSITIONS) if method == "field" else None)
     if accelerator.is_main_process:
         accelerator.print(f"Stage 1: {method} injection, decoder {side.reference.describe()}, mixed precision "

@@ -100,12 +100,12 @@ def test_ldlm_fit_sets_the_levers_and_prints_field_accuracy(tmp_path, capsys):
     out = tmp_path / "model"
     assert ldlm(["fit", str(FIXTURE), "--out", str(out), "--preset", "tiny", "--columns", ",".join(COLUMNS),
                  "--read-options", READ_OPTIONS, "--max-rows", "60", "--max-steps", "3", "--diffusion-max-steps", "5",
-                 "--latent-dim", "8", "--num-soft-tokens", "2", "--max-beta", "0.05", "--min-beta", "0.01",
+                 "--latent-dim", "8", "--max-beta", "0.05", "--min-beta", "0.01",
                  "--field-accuracy-rows", "4"]) == 0
     printed = capsys.readouterr().out
     assert "field accuracy" in printed and "records reproduced entirely" in printed
     vae_config = json.loads((out / "vae" / "config.json").read_text())
-    assert (vae_config["latent_dim"], vae_config["num_soft_tokens"]) == (8, 2)
+    assert vae_config["latent_dim"] == 8
     training = json.loads((out / "training" / "training_config.json").read_text())
     assert (training["max_beta"], training["min_beta"], training["record_format"]) == (0.05, 0.01, "keyed")
     assert not (out / "decoder" / "adapter").exists() and not (out / "training" / "adapter").exists()

@@ -119,3 +119,22 @@ def test_the_weight_average_is_what_is_evaluated_and_the_raw_weights_come_back()
     with restored.averaged():
         assert all(torch.equal(a, p) for a, p in zip(inside, model.parameters()))
     assert WeightAverage(model, decay=0).tensors() is None  # 0: no average, the raw weights are kept
+
+
+def test_weights_stored_in_bfloat16_load_back_as_the_model_that_sampled(tmp_path):
+    denoiser = LatentDenoiserMLP(latent_dim=4, hidden_dim=64, num_layers=2)
+    statistics = torch.tensor([0.123456789, -3.3, 7.1, 1e-3]), torch.tensor([1.000001, 0.5, 2.0, 3.0])
+    denoiser.set_latent_statistics(*statistics)
+    denoiser.save_pretrained(tmp_path / "float32")
+    denoiser.store_weights_in("bfloat16")
+    assert all(p.dtype == torch.float32 and torch.equal(p, p.bfloat16().float()) for p in denoiser.parameters())
+    denoiser.save_pretrained(tmp_path / "bfloat16")
+    size = lambda folder: (folder / "diffusion_pytorch_model.safetensors").stat().st_size  # noqa: E731
+    assert size(tmp_path / "bfloat16") < 0.55 * size(tmp_path / "float32")
+    loaded = LatentDenoiserMLP.from_pretrained(tmp_path / "bfloat16")
+    assert loaded.config.storage_dtype == "bfloat16"
+    for name, tensor in loaded.state_dict().items():  # float32 again, equal to the rounded model in memory
+        assert tensor.dtype == torch.float32 and torch.equal(tensor, denoiser.state_dict()[name]), name
+    assert torch.equal(loaded.latent_mean, statistics[0]) and torch.equal(loaded.latent_std, statistics[1])
+    x, sigma = torch.randn(3, 4), torch.full((3,), 0.7)
+    assert torch.equal(loaded(x, sigma).sample, denoiser(x, sigma).sample)

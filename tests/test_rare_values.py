@@ -14,7 +14,7 @@ from hf_latent_diffusion_lm import LatentDiffusionLMPipeline
 from hf_latent_diffusion_lm.cli import main as ldlm
 from hf_latent_diffusion_lm.data import TableSchema
 from hf_latent_diffusion_lm.data.rare_values import RARE_CATEGORY, protect_rare_values
-from hf_latent_diffusion_lm.training import VAETrainingConfig
+from hf_latent_diffusion_lm.training import VAETrainingConfig, train_vae
 from hf_latent_diffusion_lm.training.vae_training import load_training_table, training_table
 
 RARE_ZIPS = [f"Q{70100 + i}" for i in range(40)]  # each held by one row
@@ -96,12 +96,14 @@ def test_bad_options_are_refused_before_any_work(tmp_path, table, capsys, argv, 
     assert not out.exists()
 
 
-def test_nested_records_refuse_the_options(tmp_path):
+def test_nested_records_refuse_the_options_in_a_stage_one_run(tmp_path):
+    """``scripts/train_vae.py`` runs stage 1 without ``ldlm fit``'s checks: it refuses the same way."""
     path = tmp_path / "nested.jsonl"
     path.write_text("\n".join(json.dumps({"user": {"zip": z}}) for z in RARE_ZIPS[:4]))
     config = VAETrainingConfig(data=str(path), output_dir=str(tmp_path / "out"), preset="tiny", min_category_count=5)
-    with pytest.raises(ValueError, match="--min-category-count and --range-quantile apply to flat tables"):
-        training_table(config, load_training_table(config))
+    with pytest.raises(ValueError, match="--min-category-count applies to flat tables"):
+        train_vae(config)
+    assert not (tmp_path / "out").exists()
 
 
 def test_stage_two_reads_back_the_generalised_table(table, tmp_path):

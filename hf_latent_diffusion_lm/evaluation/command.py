@@ -20,23 +20,45 @@ from .record_evaluation import evaluate_records, write_record_report
 from .report_writing import HEADLINE_LABELS, write_report
 
 
+# The flags only the table report reads, with their defaults: the nested-record report refuses them when set.
+TABLE_REPORT_FLAGS = {"test": None, "target": None, "task": None, "holdout": None, "categorical": "", "seed": 0,
+                      "n_jobs": 1}
+
+
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("real", help="the real training rows the generator learned from (CSV, Parquet or JSON Lines)")
     parser.add_argument("synthetic", help="the synthetic rows to score (same columns)")
     parser.add_argument("--test", help="real rows no generator saw: enables ML efficiency (with --target) and DCR")
-    parser.add_argument("--target", help="the column ML efficiency predicts")
-    parser.add_argument("--task", choices=TASKS, help="default: regression for a numerical target, else classification")
+    parser.add_argument("--target", help="the column ML efficiency predicts (needs --test)")
+    parser.add_argument("--task", choices=TASKS, help="default: regression for a numerical target, else "
+                        "classification (needs --target)")
     parser.add_argument("--holdout", help="real rows the generator never saw, ideally as many as REAL (the other half "
                         "of a 50/50 split): the Privacy section's DCR share and membership-inference AUC "
                         "(default: --test)")
     parser.add_argument("--schema", help="a TableSchema JSON file (TableSchema.save) for the validity rate; for "
                                          "nested JSON Lines a JSON Schema (default: inferred from the real records "
                                          "or table)")
-    parser.add_argument("--categorical", default="", help="comma-separated numerical columns to treat as categories")
+    parser.add_argument("--categorical", default=TABLE_REPORT_FLAGS["categorical"],
+                        help="comma-separated numerical columns to treat as categories")
     parser.add_argument("--out", default="evaluation", help="folder for report.json, report.md and the plots")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-jobs", type=int, default=1, help="XGBoost threads (at most the idle cores)")
+    parser.add_argument("--seed", type=int, default=TABLE_REPORT_FLAGS["seed"],
+                        help="seed of the table report's splits and classifiers")
+    parser.add_argument("--n-jobs", type=int, default=TABLE_REPORT_FLAGS["n_jobs"],
+                        help="XGBoost threads (at most the idle cores)")
     return parser
+
+
+def check_flags_apply(args: argparse.Namespace, nested: bool) -> None:
+    """Refuse, in one line, a flag that would not change the report (none is silently ignored)."""
+    if nested:
+        given = [name for name, default in TABLE_REPORT_FLAGS.items() if getattr(args, name) != default]
+        if given:
+            raise ValueError(f"--{given[0].replace('_', '-')} applies to flat tables (ML efficiency, privacy, the "
+                             "XGBoost detector); the nested-record report takes --schema and --out only.")
+    elif args.target is not None and args.test is None:
+        raise ValueError("--target needs --test: ML efficiency trains on the synthetic rows and scores on --test.")
+    elif args.task is not None and args.target is None:
+        raise ValueError("--task needs --target (the column ML efficiency predicts).")
 
 
 def _record_schema(path: str) -> JsonRecordSchema:
@@ -66,7 +88,9 @@ def run_record_evaluation(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Evaluate, write the report folder, print the headline numbers (bad input raises ``ValueError`` naming it)."""
-    if holds_nested_records(args.real):
+    nested = holds_nested_records(args.real)
+    check_flags_apply(args, nested)
+    if nested:
         return run_record_evaluation(args)
     real = read_table(args.real)
     synthetic = read_table(args.synthetic)

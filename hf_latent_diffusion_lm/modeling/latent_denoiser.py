@@ -63,6 +63,9 @@ class LatentDenoiserMLP(ModelMixin, ConfigMixin):
             condition dropout trains, enabling classifier-free guidance.
         condition_dropout (`float`, defaults to 0.1): probability of dropping each condition in :meth:`edm_loss`.
         p_mean, p_std (`float`): EDM's training noise distribution ``ln(sigma) ~ N(p_mean, p_std^2)``.
+        storage_dtype (`str`, *optional*): the dtype ``save_pretrained`` stores the weights in (e.g.
+            ``"bfloat16"``: half the file); they load back into float32 parameters. The latent statistics stay
+            float32. Set it with :meth:`store_weights_in`, which rounds the weights in memory too.
     """
 
     @register_to_config
@@ -77,6 +80,7 @@ class LatentDenoiserMLP(ModelMixin, ConfigMixin):
         condition_dropout: float = 0.1,
         p_mean: float = -1.2,
         p_std: float = 1.2,
+        storage_dtype: str | None = None,
     ):
         super().__init__()
         self.input_proj = nn.Linear(latent_dim, hidden_dim)
@@ -96,6 +100,29 @@ class LatentDenoiserMLP(ModelMixin, ConfigMixin):
         self.register_buffer("latent_std", torch.ones(latent_dim))
         # EDM's preconditioning as the sampling scheduler applies it (pipelines check its sigma_data equals ours)
         self.preconditioning = EDMDPMSolverMultistepScheduler(sigma_data=sigma_data)
+
+    # -- storage ------------------------------------------------------------------------------------------
+    def store_weights_in(self, dtype: str) -> None:
+        """Save the weights in ``dtype`` from now on, and round them to it in memory: the model samples as its saved
+        copy will (training checkpoints, saved by state dict, keep float32)."""
+        stored = getattr(torch, dtype)
+        with torch.no_grad():
+            for parameter in self.parameters():
+                parameter.copy_(parameter.to(stored))
+        self.register_to_config(storage_dtype=dtype)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """``ModelMixin.save_pretrained``, the weights in ``config.storage_dtype`` when it is set."""
+        if self.config.storage_dtype is None:
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        kept = [(parameter, parameter.data) for parameter in self.parameters()]
+        for parameter, data in kept:
+            parameter.data = data.to(getattr(torch, self.config.storage_dtype))
+        try:
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        finally:
+            for parameter, data in kept:
+                parameter.data = data
 
     # -- latent statistics ----------------------------------------------------------------------------------
     def set_latent_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -25,13 +25,19 @@ from ..pipelines import LatentDiffusionLMPipeline
 from ..privacy import PrivacyGuard
 from .checkpointing import read_extra_tensors, read_training_state, resolve_checkpoint, save_atomically
 from .field_accuracy import TRAINING_SUMMARY
-from .option_checks import MIXED_PRECISION, check_diffusion_options
+from .config_flags import DIFFUSION_FLAGS
+from .option_checks import MIXED_PRECISION, FitShape, check_diffusion_options, check_options_apply, options_set
 from .time_budget import UNLIMITED_STEPS, Deadline, resolve_mixed_precision
 from .vae_training import TrainedVAE
 
-# The fitted pipeline's VAE stores its encoder in bfloat16 (training checkpoints keep float32): the encoder never runs
-# in sampling, and it halves a pipeline carrying a fine-tuned MiniLM (LatentVAEConfig.encoder_storage_dtype).
-PIPELINE_ENCODER_DTYPE = "bfloat16"
+# The fitted pipeline stores its VAE's encoder and its denoiser in bfloat16 (training checkpoints keep float32): the
+# encoder never runs in sampling, and the denoiser's rounded weights sample within the run-to-run spread
+# (scripts/bench_weight_storage.py, BENCHMARKS.md); it keeps a nested-record pipeline with a fine-tuned MiniLM under
+# 100 MB (LatentVAEConfig.encoder_storage_dtype, LatentDenoiserMLP.store_weights_in).
+PIPELINE_STORAGE_DTYPE = "bfloat16"
+
+
+DIFFUSION_CONFIG = "diffusion_config.json"  # stage 2's options, saved in stage 1's output directory
 
 
 @dataclass
@@ -261,14 +267,14 @@ def train_diffusion(config: DiffusionTrainingConfig, trained: TrainedVAE | None 
     set_seed(config.seed)
     trained = trained or TrainedVAE.load(config.vae_dir)
     vae, side, frame = trained.components.vae, trained.components.side, trained.frame
+    check_options_apply(options_set(config), DIFFUSION_FLAGS, FitShape(
+        trained.schema.has_columns, vae.config.injection_method, bool(config.condition_columns), config.privacy_reference))
     records = trained.schema.records(frame)
     texts = [trained.schema.to_text(record) for record in records]
     latents = vae.to(accelerator.device).eval().encode_texts(texts, side.tokenizer, side.encoder_tokenizer).cpu()
     models = trained.config.models  # stage 1's resolved preset
     config.max_steps = models.diffusion_steps if config.max_steps is None else config.max_steps
     config.hidden_dim = models.denoiser_hidden_dim if config.hidden_dim is None else config.hidden_dim
-    if config.condition_columns and isinstance(frame, list):
-        raise ValueError("condition_columns need a flat table; nested JSON records cannot condition the prior yet.")
 
     conditions, encoder = None, None
     if config.condition_columns:
@@ -283,7 +289,8 @@ def train_diffusion(config: DiffusionTrainingConfig, trained: TrainedVAE | None 
     summary_path = Path(trained.config.output_dir) / TRAINING_SUMMARY
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
 
-    vae.config.encoder_storage_dtype = PIPELINE_ENCODER_DTYPE
+    vae.config.encoder_storage_dtype = PIPELINE_STORAGE_DTYPE
+    best.store_weights_in(PIPELINE_STORAGE_DTYPE)
     pipe = LatentDiffusionLMPipeline(
         vae=vae, denoiser=best, scheduler=EDMDPMSolverMultistepScheduler.from_config(best.preconditioning.config),
         decoder=side.decoder.cpu(), tokenizer=side.tokenizer, encoder_tokenizer=side.encoder_tokenizer,
@@ -295,6 +302,9 @@ def train_diffusion(config: DiffusionTrainingConfig, trained: TrainedVAE | None 
     )
     if accelerator.is_main_process:
         save_pretrained_atomically(pipe, config.output_dir)
+        # stage 2's options beside stage 1's training_config.json; where the run's folders were is not recorded
+        write_json_atomically(Path(config.vae_dir) / DIFFUSION_CONFIG,
+                              {**asdict(config), "vae_dir": None, "output_dir": None})
         if summary:
             write_json_atomically(Path(config.output_dir) / TRAINING_SUMMARY, summary)
     return pipe

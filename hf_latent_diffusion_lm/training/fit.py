@@ -13,10 +13,11 @@ from ..data.json_lines import write_json_lines
 from ..pipelines import LatentDiffusionLMPipeline
 from .checkpointing import remove_checkpoints
 from .diffusion_training import DiffusionTrainingConfig, train_diffusion
-from .option_checks import check_training_table
+from .config_flags import DIFFUSION_FLAGS, VAE_FLAGS
+from .option_checks import FitShape, check_options_apply, check_training_table, options_set
 from .time_budget import STAGE1_SHARE, STAGE2_SHARE, UNLIMITED_STEPS, parse_duration
 from .output_directory import check_output_directory
-from .vae_training import VAETrainingConfig, load_training_table, train_vae
+from .vae_training import VAETrainingConfig, injection_method, load_training_table, reads_json_records, train_vae
 
 TRAINING_FOLDER = "training"  # inside the pipeline directory: logs, configs, and (until done) resumable state
 CHECKPOINT_FOLDERS = ("checkpoints", "diffusion-checkpoints")
@@ -63,7 +64,12 @@ def fit_pipeline(
         elif path is not data:
             data.to_parquet(path)
         frame = load_training_table(vae_config)
-    check_training_table(frame, condition_columns, vae_config.target, diffusion_config.privacy_reference)
+        tables = not reads_json_records(vae_config)
+    shape = FitShape(tables, injection_method(vae_config, tables), conditioned=bool(condition_columns),
+                     dcr_guard=diffusion_config.privacy_reference)
+    check_options_apply(options_set(vae_config, vae_config.preset_filled), VAE_FLAGS, shape)
+    check_options_apply(options_set(diffusion_config), DIFFUSION_FLAGS, shape)
+    check_training_table(frame, tables, condition_columns, vae_config.target)
     started = time.time()
     trained = train_vae(vae_config, frame)
     budget = parse_duration(vae_config.time_budget)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
 
 from ..data.table_loading import read_options_from_json
 from .config_flags import DIFFUSION_FLAGS, VAE_FLAGS, FlagNames
@@ -54,6 +55,8 @@ def check_vae_options(config) -> None:
         raise ValueError(f"{_flag('field_warmup_steps', VAE_FLAGS)} must be a non-negative integer, got "
                          f"{config.field_warmup_steps!r}.")
     parse_duration(config.time_budget)
+    if config.decoder_gguf_file and not config.decoder:
+        raise ValueError(f"{_flag('decoder_gguf_file', VAE_FLAGS)} names a file inside --decoder; give --decoder too.")
     _check_positive_numbers(config, ("learning_rate", "max_beta", "min_beta", "beta_factor", "max_grad_norm",
                                      "field_warmup_learning_rate"), VAE_FLAGS)
     _check_choices(config, VAE_FLAGS)
@@ -82,19 +85,67 @@ def check_diffusion_options(config) -> None:
                          f"{config.privacy_quantile!r}.")
 
 
-def check_training_table(frame, condition_columns, target: str | None = None, privacy_reference: bool = False) -> None:
+@dataclass(frozen=True)
+class FitShape:
+    """What decides whether an option can take effect: the record kind, the injection method (``auto`` resolved),
+    whether the prior is conditioned and whether the pipeline keeps the dcr guard's reference rows."""
+
+    tables: bool
+    method: str
+    conditioned: bool = False
+    dcr_guard: bool = False
+
+    def describe(self) -> str:
+        return f"{'a flat table' if self.tables else 'nested JSON records'} with {self.method} injection"
+
+
+# Options that take effect in some fits only: where each applies, and how the refusal says so. An option set (to
+# other than its default) where it cannot take effect is refused before any work, so none is silently ignored.
+_TABLES = (lambda shape: shape.tables, "flat tables")
+_FIELD = (lambda shape: shape.method == "field", "field injection (the default for flat tables)")
+WHERE_OPTIONS_APPLY = {
+    "encoder": (lambda shape: shape.method != "field",
+                "soft_prompt, memory and embedding injection (field injection trains its own encoder of field codes)"),
+    "num_soft_tokens": (lambda shape: shape.method in ("soft_prompt", "memory"),
+                        "soft_prompt and memory injection (the positions put before the record)"),
+    "field_warmup_steps": _FIELD,
+    "field_warmup_batch_size": _FIELD,
+    "field_warmup_learning_rate": _FIELD,
+    "record_format": (_TABLES[0], "flat tables (nested records are written as JSON)"),
+    "min_category_count": _TABLES,
+    "range_quantile": _TABLES,
+    "read_options": (_TABLES[0], "tables read by pandas (JSON Lines records are read as JSON)"),
+    "target": (_TABLES[0], "flat tables (the column ML efficiency predicts)"),
+    "condition_columns": (_TABLES[0], "flat tables (nested JSON records cannot condition the prior yet)"),
+    "privacy_reference": (_TABLES[0], "flat tables (the dcr guard measures distances between table rows; nested "
+                                      "records get the reject_copies guard)"),
+    "condition_bins": (lambda shape: shape.conditioned, "a conditioned prior (with --condition-columns)"),
+    "privacy_quantile": (lambda shape: shape.dcr_guard, "the dcr guard (with --privacy-reference)"),
+}
+
+
+def options_set(config, skip: tuple[str, ...] = ()) -> dict:
+    """``config``'s options that differ from their defaults, those in ``skip`` (filled by the program) left out."""
+    return {field.name: getattr(config, field.name) for field in dataclasses.fields(config)
+            if field.name not in skip and getattr(config, field.name) != field.default}
+
+
+def check_options_apply(options: dict, flags: FlagNames, shape: FitShape) -> None:
+    """Refuse, in one line that names the flag, an option in ``options`` (name: value) where it cannot take
+    effect."""
+    for name in options:
+        applies, where = WHERE_OPTIONS_APPLY.get(name, (None, None))
+        if applies is not None and not applies(shape):
+            raise ValueError(f"{flags.flag(name)} applies to {where}; this fit has {shape.describe()}. Drop the flag.")
+
+
+def check_training_table(frame, tables: bool, condition_columns, target: str | None = None) -> None:
     """Before stage 1: the table has rows enough to learn a distribution from; the condition and target columns
-    exist; nested records ask for nothing only tables have."""
+    exist (nested records: see :data:`WHERE_OPTIONS_APPLY`)."""
     if len(frame) < MIN_ROWS:
         raise ValueError(f"The training table has {len(frame)} row(s); a generator needs at least {MIN_ROWS} rows to "
                          "learn a distribution from.")
-    if isinstance(frame, list):  # nested JSON records
-        if condition_columns:
-            raise ValueError("--condition-columns need a flat table; nested JSON records cannot condition the prior "
-                             "yet.")
-        if privacy_reference:
-            raise ValueError("--privacy-reference keeps table rows for the dcr guard; nested JSON records get the "
-                             "reject_copies guard only (drop the flag).")
+    if not tables:  # nested JSON records: the options that need columns are refused for them (check_options_apply)
         return
     unknown = [name for name in condition_columns or [] if name not in frame.columns]
     if unknown:

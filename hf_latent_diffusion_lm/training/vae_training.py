@@ -25,7 +25,7 @@ from ..data.json_lines import read_json_records
 from ..data.json_record_schema import JsonRecordSchema
 from ..data.rare_values import RARE_CATEGORY, RareValueReport, protect_rare_values
 from ..data.record_format import RECORD_FORMATS
-from ..data.record_schemas import holds_nested_records, infer_schema, load_schema
+from ..data.record_schemas import JSON_LINES_SUFFIXES, holds_nested_records, infer_schema, load_schema
 from ..data.table_loading import read_options_from_json
 from ..errors import UnknownColumnError
 from ..modeling import INJECTION_METHODS, LatentVAEModel
@@ -39,7 +39,8 @@ from .components import VAEComponents, build_vae, load_decoder_side
 from .field_accuracy import TRAINING_SUMMARY, compare_records, reconstruction_accuracy
 from .loss_log import open_loss_log
 from .run_identity import check_resume, write_run_identity
-from .option_checks import MIXED_PRECISION, check_vae_options
+from .config_flags import VAE_FLAGS
+from .option_checks import MIXED_PRECISION, FitShape, check_options_apply, check_vae_options, options_set
 from .time_budget import STAGE1_SHARE, UNLIMITED_STEPS, Deadline, parse_duration, resolve_mixed_precision
 
 
@@ -129,9 +130,11 @@ class VAETrainingConfig:
         """Resolve the preset, once, where the config is built (as transformers' ``TrainingArguments.__post_init__``
         fills its defaults): its sizes and step counts fill the ``None`` options, and :attr:`models` keeps the
         resolved :class:`~..pretrained.Preset` (model sources, injector and denoiser sizes) for the loaders and
-        stage 2, which read it and never resolve the name again. :attr:`models` is not an option: it is not saved
-        with the config, and a config read back resolves its preset anew."""
+        stage 2, which read it and never resolve the name again; :attr:`preset_filled` names the options it filled.
+        Neither is an option: they are not saved with the config, and a config read back resolves its preset anew."""
         self.models = resolve_preset(self.preset)
+        self.preset_filled = tuple(name for name in ("max_steps", "field_warmup_steps", "latent_dim", "num_soft_tokens")
+                                   if getattr(self, name) is None)
         if self.max_steps is None:
             self.max_steps = self.models.vae_steps if self.time_budget is None else UNLIMITED_STEPS
         if self.field_warmup_steps is None:
@@ -190,9 +193,15 @@ class TrainedVAE:
 def load_training_table(config: VAETrainingConfig):
     """The table to learn (for nested JSON Lines or with a JSON Schema: the list of records), restricted to the
     chosen columns (top-level keys) and rows; both stages read it the same way."""
-    if config.schema or holds_nested_records(config.data):
+    if reads_json_records(config):
+        if config.schema and Path(config.data).suffix.lower() not in JSON_LINES_SUFFIXES:
+            raise ValueError(f"--schema is a JSON Schema for JSON Lines records; {config.data!r} is not a JSON Lines "
+                             "file (a table's schema is inferred: drop --schema).")
         records = read_json_records(config.data)
         if config.columns:
+            unknown = [key for key in config.columns if not any(key in record for record in records)]
+            if unknown:
+                raise UnknownColumnError(f"Unknown key(s) {unknown} in --columns: no record has them.")
             records = [{key: record[key] for key in config.columns if key in record} for record in records]
         return records[: config.max_rows] if config.max_rows else records
     frame = read_table(config.data, **read_options_from_json(config.read_options))
@@ -207,12 +216,18 @@ def load_training_table(config: VAETrainingConfig):
     return frame
 
 
-def injection_method(config: VAETrainingConfig, schema) -> str:
-    """The injection method ``config`` asks for, ``"auto"`` resolved: per field for tables, a soft prompt for nested
-    records (whose fields vary from record to record)."""
+def reads_json_records(config: VAETrainingConfig) -> bool:
+    """Whether ``config``'s data is read as JSON records (nested JSON Lines, or any with a JSON Schema), not as a
+    flat table."""
+    return bool(config.schema) or holds_nested_records(config.data)
+
+
+def injection_method(config: VAETrainingConfig, tables: bool) -> str:
+    """The injection method ``config`` asks for, ``"auto"`` resolved: per field for (flat) ``tables``, a soft prompt
+    for nested records (whose fields vary from record to record)."""
     if config.injection_method == "auto":
-        return "field" if schema.has_columns else "soft_prompt"
-    if config.injection_method == "field" and not schema.has_columns:
+        return "field" if tables else "soft_prompt"
+    if config.injection_method == "field" and not tables:
         raise ValueError("--injection-method field needs a flat table; nested JSON records use soft_prompt, memory "
                          "or embedding.")
     return config.injection_method
@@ -334,21 +349,14 @@ def most_common_accuracy(schema, train_texts, texts) -> float | None:
 def training_schema(config: VAETrainingConfig, frame):
     """The schema records are written in: inferred (or the user's JSON Schema), in the configured record format."""
     schema = infer_schema(frame, target=config.target, json_schema=config.schema)
-    if schema.has_columns:
-        return dataclasses.replace(schema, record_format=config.record_format)
-    if config.record_format != "keyed":
-        raise ValueError("--record-format compact applies to flat tables; nested records are written as JSON.")
-    return schema
+    return dataclasses.replace(schema, record_format=config.record_format) if schema.has_columns else schema
 
 
 def training_table(config: VAETrainingConfig, frame) -> tuple[object, object, RareValueReport | None]:
     """The table both stages learn, its schema and what was generalised (``--min-category-count``,
     ``--range-quantile``): rare values are hidden before the schema is inferred, so neither holds them."""
     schema = training_schema(config, frame)
-    if not schema.has_columns:
-        if config.min_category_count > 1 or config.range_quantile > 0:
-            raise ValueError("--min-category-count and --range-quantile apply to flat tables; nested JSON records "
-                             "(or a --schema) keep their values.")
+    if not schema.has_columns:  # nested records keep their values (options_set refuses the two options for them)
         return frame, schema, None
     generalised, report = protect_rare_values(frame, schema, config.min_category_count, config.range_quantile)
     if generalised is not frame:
@@ -385,7 +393,8 @@ def train_vae(config: VAETrainingConfig, frame=None) -> TrainedVAE:
         accelerator.print(line)
     if config.resume_from_checkpoint:
         check_resume(output, config, frame)
-    method = injection_method(config, schema)
+    method = injection_method(config, schema.has_columns)
+    check_options_apply(options_set(config, config.preset_filled), VAE_FLAGS, FitShape(schema.has_columns, method))
     side = decoder_side(config, method)
     datasets = build_record_dataset(frame, schema, side.tokenizer, side.encoder_tokenizer,
                                     max_length=config.max_length, validation_fraction=config.validation_fraction,

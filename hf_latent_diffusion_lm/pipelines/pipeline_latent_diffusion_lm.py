@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -17,6 +19,7 @@ from huggingface_hub import HfApi
 from peft import PeftModel
 from transformers import LogitsProcessorList, PreTrainedModel, PreTrainedTokenizerBase
 
+from ..atomic_saving import write_json_atomically
 from ..data.condition_encoder import ConditionEncoder
 from ..data.json_record_schema import JsonRecordSchema
 from ..data.table_schema import TableSchema
@@ -206,15 +209,16 @@ class LatentDiffusionLMPipeline(DiffusionPipeline):
         repo_id = kwargs.pop("repo_id", None)
         kwargs.setdefault("safe_serialization", True)
         entry = self.config.decoder
-        self.register_to_config(decoder=(None, None))  # diffusers skips a None optional component
+        self.register_to_config(decoder=(None, None))  # diffusers saves no optional component whose entry is None
         try:
             super().save_pretrained(save_directory, **kwargs)
-            save_decoder_folder(self.decoder, self.decoder_reference, os.path.join(save_directory, "decoder"),
-                                copy_weights=save_decoder)
-            self.register_to_config(decoder=(ReferencedDecoder.__module__, ReferencedDecoder.__name__))
-            self.save_config(save_directory)
         finally:
             self.register_to_config(decoder=entry)
+        save_decoder_folder(self.decoder, self.decoder_reference, os.path.join(save_directory, "decoder"),
+                            copy_weights=save_decoder)
+        index = os.path.join(save_directory, self.config_name)  # model_index.json: the decoder loads by reference
+        write_json_atomically(index, {**json.loads(Path(index).read_text(encoding="utf-8")),
+                                      "decoder": [ReferencedDecoder.__module__, ReferencedDecoder.__name__]})
         self.vae.config.save_pretrained(save_directory)
         write_model_card(self, save_directory, repo_id=repo_id)
 

@@ -184,6 +184,33 @@ def test_every_sample_flag_works_or_is_refused_for_each_record_kind(table_model,
         # wrote fewer valid rows than asked, and said so
 
 
+COMPLETE_FLAGS = [  # (extra argv, table model, nested model): completing cells needs a table model
+    ([], "works", "refused"),
+    (["--seed", "3"], "works", "refused"),
+    (["--dtype", "bfloat16"], "works", "refused"),
+    (["--read-options", '{"skipinitialspace": true}'], "works", "refused"),
+    (["--guidance-scale", "2"], "refused", "refused"),  # nothing to weigh: no condition columns
+]
+
+
+@pytest.mark.parametrize("kind", ["table", "nested"])
+@pytest.mark.parametrize("extra, table, nested", COMPLETE_FLAGS)
+def test_every_complete_flag_works_or_is_refused_for_each_record_kind(table_model, nested_model, tmp_path, capsys,
+                                                                       kind, extra, table, nested):
+    model, expected = (table_model, table) if kind == "table" else (nested_model, nested)
+    separator = ", " if "--read-options" in extra else ","  # the space needs skipinitialspace
+    (tmp_path / "partial.csv").write_text(f"size{separator}stock\nM{separator}\n{separator}12\n")
+    out = tmp_path / "filled.csv"
+    argv = ["complete", str(model), str(tmp_path / "partial.csv"), "--out", str(out), *extra]
+    if expected == "refused":
+        error_of(capsys, argv)
+        assert not out.exists()
+        return
+    assert ldlm(argv) == 0, capsys.readouterr().err
+    filled = pd.read_csv(out)
+    assert len(filled) == 2 and not filled.isna().any().any()
+
+
 def test_complete_is_refused_for_nested_records_and_guidance_needs_a_condition(table_model, nested_model, tmp_path,
                                                                                capsys):
     (tmp_path / "partial.csv").write_text("size,stock\nM,\n")

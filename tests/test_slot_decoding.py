@@ -9,7 +9,7 @@ from hf_latent_diffusion_lm.data import TableSchema
 from hf_latent_diffusion_lm.data.record_tokenization import decoder_start_token_id
 from hf_latent_diffusion_lm.grammar import RecordGrammar
 from hf_latent_diffusion_lm.pipelines.slot_decoding import decode_in_slots, forced_tokens, sample_tokens
-from hf_latent_diffusion_lm.pipelines.grouped_query_attention import shared_kv_heads
+from hf_latent_diffusion_lm.pipelines.grouped_query_attention import slot_attention
 from hf_latent_diffusion_lm.testing import tiny_gpt2_decoder, tiny_pipeline
 from hf_latent_diffusion_lm.tiny_models import tiny_decoder
 
@@ -108,7 +108,7 @@ def test_forced_tokens_are_found_where_the_grammar_allows_exactly_one():
     assert forced_tokens(bitmask).tolist() == [5, 0, 31, 32, -1, -1, 299, -1]
 
 
-def test_shared_kv_heads_attend_as_sdpa_and_restore_it():
+def test_slot_attention_attends_as_sdpa_and_restores_it():
     decoder = tiny_decoder(seed=0)  # 4 query heads over 2 key/value heads
     assert decoder.config.num_key_value_heads < decoder.config.num_attention_heads
     ids = torch.tensor([[5, 6, 7, 8], [9, 10, 11, 12]])
@@ -117,7 +117,7 @@ def test_shared_kv_heads_attend_as_sdpa_and_restore_it():
     mask = torch.zeros(seen.shape).masked_fill_(~seen, torch.finfo(torch.float32).min)
     with torch.no_grad():
         expected = decoder(ids, attention_mask=mask).logits
-        with shared_kv_heads(decoder):
+        with slot_attention(decoder):
             assert decoder.config._attn_implementation != "sdpa"
             shared = decoder(ids, attention_mask=mask).logits
             padded = decoder(ids, attention_mask=torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1]])).logits

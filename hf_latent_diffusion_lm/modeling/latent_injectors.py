@@ -99,10 +99,10 @@ class EmbeddingInjector(LatentInjector):
 
     @contextlib.contextmanager
     def injected(self, decoder, z):
-        offset = self.mlp(z)[:, None, :]
+        offset = self.mlp(z)  # one row per batch row, or per token of a packed (1, tokens) batch
 
         def add_offset(module, inputs, output):
-            return output + offset.to(output.dtype)
+            return output + offset.view(output.shape[0], -1, output.shape[-1]).to(output.dtype)
 
         handle = decoder.get_input_embeddings().register_forward_hook(add_offset)
         try:
@@ -131,17 +131,19 @@ class FieldInjector(LatentInjector):
 
     def states(self, z: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """``(batch, length, state_size)``: the state of each position id in ``positions`` under its row's ``z``."""
-        return self.states_of_shares(self.field_shares(z), positions)
-
-    def field_shares(self, z: torch.Tensor) -> torch.Tensor:
-        """``(batch, num_fields, state_size)``: each field's share of ``z``, what :meth:`states` reads (the slot
-        engine keeps them per slot: a row's ``z`` does not change while it is decoded)."""
-        return self.fields(z).view(z.shape[0], self.num_fields, self.state_size)
-
-    def states_of_shares(self, shares: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """:meth:`states` from :meth:`field_shares` already computed."""
+        shares = self.field_shares(z)
         fields = (positions // self.max_positions)[..., None].expand(-1, -1, self.state_size)
         return nn.functional.silu(torch.gather(shares, 1, fields) + self.positions(positions))
+
+    def field_shares(self, z: torch.Tensor) -> torch.Tensor:
+        """``(batch, num_fields, state_size)``: each field's share of ``z`` (the slot engine keeps them per slot: a
+        row's ``z`` does not change while it is decoded, see :meth:`token_states`)."""
+        return self.fields(z).view(z.shape[0], self.num_fields, self.state_size)
+
+    def token_states(self, shares: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """:meth:`states` of single tokens, ``(tokens, state_size)``: token ``i`` in row ``rows[i]`` of
+        :meth:`field_shares` at position id ``positions[i]`` (a packed decoding step)."""
+        return nn.functional.silu(shares[rows, positions // self.max_positions] + self.positions(positions))
 
     def decoder_inputs(self, decoder, z, input_ids, attention_mask, positions=None):
         if positions is None:

@@ -17,7 +17,8 @@ What makes a step cheaper than ``generate``'s on a CPU: a token is drawn by inve
 (:func:`sample_tokens`, not a random number per vocabulary entry); a row whose next token the grammar forces skips
 the LM head (:func:`forced_tokens`); and text the grammar forces after a chosen token (keys, separators, the rest of
 a category) is fed in the same step, in the tokenizer's own tokens (:meth:`RecordGrammar.forced_run`), so a record
-takes fewer steps than it has tokens.
+takes as many steps as it has sampled tokens. A step packs every slot's run into one sequence (no padding: runs
+differ in length), so the decoder's matrices see each token once; only attention lays the runs out per slot.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from transformers.cache_utils import DynamicLayer
 from ..grammar import RecordGrammar
 from ..modeling.decoder_adapter import merged_adapter
 from ..modeling.latent_injectors import FieldInjector
-from .grouped_query_attention import shared_kv_heads
+from .grouped_query_attention import SlotRuns, slot_attention
 
 
 def forced_tokens(bitmask: torch.Tensor) -> torch.Tensor:
@@ -60,8 +61,7 @@ def token_warpers(do_sample: bool, temperature: float = 1.0, top_p: float = 1.0)
 
 class SlotKVLayer(DynamicLayer):
     """One layer's keys and values, preallocated as ``(slots, kv_heads, capacity, head_dim)``: column ``c`` of a slot
-    holds position ``c`` of its row, and a decoding step writes each slot's new keys at that slot's own columns
-    (padding beyond a slot's run lands in columns it has not reached, rewritten before it attends to them)."""
+    holds position ``c`` of its row, and a decoding step writes each token's keys at its slot's next column."""
 
     def __init__(self, keys: torch.Tensor, values: torch.Tensor, pool: "_Pool"):
         super().__init__()
@@ -69,9 +69,10 @@ class SlotKVLayer(DynamicLayer):
         self.dtype, self.device, self.is_initialized = keys.dtype, keys.device, True
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
-        slots, columns, width = self.pool.slot_index[:, None], self.pool.columns, self.pool.width
-        self.keys[slots, :, columns] = key_states.transpose(1, 2)
-        self.values[slots, :, columns] = value_states.transpose(1, 2)
+        """Store a packed step's keys and values, ``(1, kv_heads, tokens, head_dim)``; return every slot's."""
+        slots, columns, width = self.pool.runs.slots, self.pool.token_columns, self.pool.width
+        self.keys[slots, :, columns] = key_states[0].transpose(0, 1)
+        self.values[slots, :, columns] = value_states[0].transpose(0, 1)
         return self.keys[:, :, :width], self.values[:, :, :width]
 
     def get_seq_length(self) -> int:
@@ -176,7 +177,6 @@ class _Pool:
         self.z, self.rows = z, list(rows)
         self.shares = injector.field_shares(z) if tracks is not None else None  # fixed while a slot's row lasts
         self.positions = torch.full((len(rows),), self.prefix_length, dtype=torch.long, device=z.device)
-        self.slot_index = torch.arange(len(rows), device=z.device)
         self.width = self.prefix_length
 
     def _prefill(self, z: torch.Tensor, slots: list[int]):
@@ -203,31 +203,42 @@ class _Pool:
             self._head_checked = True
         return output.past_key_values, output.logits[:, -1], length
 
-    def step(self, tokens: torch.Tensor, lengths: torch.Tensor, live: list[int]) -> torch.Tensor:
-        """Feed each slot its run of tokens (row ``i`` of ``tokens``: slot ``i``'s first ``lengths[i]``, then
-        padding; ``live``: the slots holding a row). Returns, after each slot's last token, its final hidden state
-        where :attr:`head` makes logits of it (so rows whose next token is forced skip the head), else its
-        next-token logits."""
-        self.columns = self.positions[:, None] + torch.arange(tokens.shape[1], device=tokens.device)
+    def step(self, runs: list[list[int]], live: list[int]) -> torch.Tensor:
+        """Feed each slot its run of tokens (``runs[slot]``, empty for an idle slot; ``live``: the slots holding a
+        row). The runs are packed into one sequence, so the decoder's matrices see each token once and no padding;
+        only attention lays them out per slot (:class:`SlotRuns`). Returns, per slot, after its last token, its
+        final hidden state where :attr:`head` makes logits of it (so rows whose next token is forced skip the
+        head), else its next-token logits."""
+        device = self.positions.device
+        lengths = torch.tensor([len(run) for run in runs], device=device)
+        longest = int(lengths.max())
+        tokens = torch.tensor([run + [self.start_token_id] * (longest - len(run)) for run in runs], device=device)
+        fed = torch.arange(longest, device=device) < lengths[:, None]
+        slots, places = fed.nonzero(as_tuple=True)
+        self.runs = SlotRuns(slots, places, len(runs), longest)
+        columns = self.positions[:, None] + torch.arange(longest, device=device)
+        self.token_columns = columns[fed]
         self.width = int((self.positions + lengths)[live].max())
         dtype = self.cache.layers[0].keys.dtype
-        seen = torch.arange(self.width, device=tokens.device) <= self.columns[:, :, None]
-        mask = torch.zeros(seen.shape, dtype=dtype, device=tokens.device).masked_fill_(~seen, torch.finfo(dtype).min)
+        seen = torch.arange(self.width, device=device) <= columns[:, :, None]
+        mask = torch.zeros(seen.shape, dtype=dtype, device=device).masked_fill_(~seen, torch.finfo(dtype).min)
+        packed = {"attention_mask": mask[:, None], "position_ids": self.token_columns[None],
+                  "past_key_values": self.cache, "use_cache": True, "slot_runs": self.runs}
+        last = lengths.cumsum(0) - 1  # each slot's last token in the packed sequence
         model = self.decoder if self.head is None else self.decoder.get_decoder()
         if self.tracks is not None:
-            states = self.injector.states_of_shares(self.shares, self.tracks.feed(tokens, lengths))
-            output = model(inputs_embeds=self.injector.embed(self.decoder, tokens, states), attention_mask=mask[:, None],
-                           position_ids=self.columns, past_key_values=self.cache, use_cache=True)
+            states = self.injector.token_states(self.shares, slots, self.tracks.feed(tokens, lengths)[fed])
+            output = model(inputs_embeds=self.injector.embed(self.decoder, tokens[fed][None], states[None]), **packed)
             self.positions += lengths
-            last = torch.arange(len(tokens), device=tokens.device), lengths - 1
-            hidden = output.last_hidden_state[last]
+            hidden = output.last_hidden_state[0, last]
             return torch.cat([hidden, states[last].to(hidden.dtype)], dim=-1)
-        with self.injector.injected(self.decoder, self.z):
-            output = model(input_ids=tokens, attention_mask=mask[:, None], position_ids=self.columns,
-                           past_key_values=self.cache, use_cache=True)
+        with self.injector.injected(self.decoder, self.z[slots]):
+            if self.head is None:
+                output = model(input_ids=tokens[fed][None], logits_to_keep=last, **packed)
+            else:
+                output = model(input_ids=tokens[fed][None], **packed)
         self.positions += lengths
-        last = torch.arange(len(tokens), device=tokens.device), lengths - 1
-        return output.logits[last] if self.head is None else output.last_hidden_state[last]
+        return output.logits[0] if self.head is None else output.last_hidden_state[0, last]
 
     def refill(self, slots: list[int], rows: list[int], z: torch.Tensor) -> torch.Tensor:
         """Put new rows in ``slots`` (their prefix in the first columns); returns their first next-token logits."""
@@ -260,7 +271,7 @@ class _Pool:
             self.rows[slot] = row
 
     def release(self, slot: int) -> None:
-        """The slot's row is done: until refilled it writes (unseen) into its first column."""
+        """The slot's row is done: until refilled it is fed nothing."""
         self.rows[slot] = None
         self.positions[slot] = 0
 
@@ -268,7 +279,7 @@ class _Pool:
         """Keep only ``slots`` (the rest are idle and nothing is left to refill them with)."""
         index = torch.tensor(slots, device=self.positions.device)
         self.cache.batch_select_indices(index)
-        self.positions, self.z, self.slot_index = self.positions[index], self.z[index], self.slot_index[: len(slots)]
+        self.positions, self.z = self.positions[index], self.z[index]
         self.rows = [self.rows[s] for s in slots]
         if self.tracks is not None:
             self.shares = self.shares[index]
@@ -357,7 +368,7 @@ def decode_in_slots(
     explicitly: the frozen LM and the VAE's latent injector. The field injector also needs the ``tokenizer`` (a
     token's text says which field it is in).
     """
-    with shared_kv_heads(decoder), merged_adapter(decoder):
+    with slot_attention(decoder), merged_adapter(decoder):
         yield from _decode_pool(decoder, injector, latents, start_token_id, eos_token_id, num_slots, max_new_tokens,
                                 grammar, warpers, do_sample, refill_at, max_forced, tokenizer)
 
@@ -383,7 +394,7 @@ def _decode_pool(decoder, injector, latents, start_token_id, eos_token_id, num_s
     if grammar is not None:
         grammar.start(range(next_row), range(next_row))
     generated: list[list[int]] = [[] for _ in range(next_row)]
-    queues: list[list[int]] = [[eos_token_id] for _ in range(next_row)]  # tokens each slot is still to be fed
+    queues: list[list[int]] = [[] for _ in range(next_row)]  # the tokens each slot is fed in the next step
     slots, idle = list(range(next_row)), []
 
     head = pool.prefill_head  # None: ``logits`` are logits; else it makes logits of them
@@ -402,7 +413,7 @@ def _decode_pool(decoder, injector, latents, start_token_id, eos_token_id, num_s
             if ended or len(generated[slot]) >= max_new_tokens:
                 yield pool.rows[slot], generated[slot], ended
                 pool.release(slot)
-                queues[slot] = [eos_token_id]
+                queues[slot] = []
                 idle.append(slot)
         if next_row < count and (len(idle) >= refill_at or len(idle) == len(pool.rows)):
             newcomers = list(range(next_row, min(count, next_row + len(idle))))
@@ -427,22 +438,9 @@ def _decode_pool(decoder, injector, latents, start_token_id, eos_token_id, num_s
                 grammar.keep(live)
             queues, generated = [queues[s] for s in live], [generated[s] for s in live]
             live, idle = list(range(len(live))), []
-        width = _step_width([len(queues[slot]) for slot in live])
-        fed = [queue[:width] for queue in queues]
-        queues = [queue[width:] for queue in queues]
-        tokens = torch.tensor([run + [eos_token_id] * (width - len(run)) for run in fed], device=device)
-        lengths = torch.tensor([len(run) for run in fed], device=device)
-        logits, head = pool.step(tokens, lengths, live), pool.head
-        slots = [slot for slot in live if not queues[slot]]  # the others still have forced tokens to feed
+        logits, head = pool.step(queues, live), pool.head
+        slots = live  # each fed its whole queue: every live slot writes its next token
         logits = logits[slots] if len(slots) < len(logits) else logits
-
-
-def _step_width(queued: list[int]) -> int:
-    """Tokens fed per slot in the next step: the median queue. A slot with fewer is padded (padding costs as much as
-    a real token), one with more feeds the rest in the next steps without sampling. Measured with SmolLM2 on a CPU
-    (Adult records, 16 slots): one token a step took 1.4x the time of the median (several positions per step use
-    the matrix units far better), the longest queue spent over half of each step on padding."""
-    return max(1, sorted(queued)[len(queued) // 2])
 
 
 def decode_texts_in_slots(

@@ -170,7 +170,9 @@ class LatentDenoiserMLP(ModelMixin, ConfigMixin):
         """``F_theta`` at input ``sample`` (already scaled by ``c_in``) and ``timestep = c_noise = ln(sigma)/4``."""
         if sample.ndim != 2 or sample.shape[1] != self.config.latent_dim:
             raise ValueError(f"sample must have shape (batch, {self.config.latent_dim}), got {tuple(sample.shape)}.")
-        timestep = torch.as_tensor(timestep, device=sample.device).reshape(-1).expand(sample.shape[0])
+        timestep = torch.as_tensor(timestep, device=sample.device).reshape(-1)
+        if len(timestep) != 1:  # one noise level per row (training); sampling has one per step, embedded once
+            timestep = timestep.expand(sample.shape[0])
         noise = self.noise_mlp(sinusoidal_embedding(timestep, self.config.noise_embedding_dim).to(sample.dtype))
         hidden = self.input_proj(sample) + noise + self._condition_embedding(condition, sample.shape[0])
         for block in self.blocks:

@@ -438,9 +438,16 @@ def _decode_pool(decoder, injector, latents, start_token_id, eos_token_id, num_s
                 grammar.keep(live)
             queues, generated = [queues[s] for s in live], [generated[s] for s in live]
             live, idle = list(range(len(live))), []
-        logits, head = pool.step(queues, live), pool.head
-        slots = live  # each fed its whole queue: every live slot writes its next token
+        runs, queues = [queue[:MAX_RUN] for queue in queues], [queue[MAX_RUN:] for queue in queues]
+        logits, head = pool.step(runs, live), pool.head
+        slots = [slot for slot in live if not queues[slot]]  # the others still have forced tokens to feed
         logits = logits[slots] if len(slots) < len(logits) else logits
+
+
+# Tokens a slot is fed per step at most: attention lays every run out as long as the longest, so a few long forced
+# runs would make every slot attend with mostly empty queries. Adult, 256 slots, 1,000 rows: 81 rows/s with 2, 79
+# with 3-9 (whole forced runs), 74 with 1.
+MAX_RUN = 2
 
 
 def decode_texts_in_slots(

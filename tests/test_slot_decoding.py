@@ -145,3 +145,16 @@ def test_a_decoder_adapter_is_folded_in_while_decoding_and_the_base_weights_come
     assert torch.allclose(merged, unmerged, atol=1e-5) and torch.equal(after, unmerged)
     assert all(torch.equal(m.get_base_layer().weight, base)
                for m, base in zip((m for m in decoder.modules() if hasattr(m, "lora_A")), bases))
+
+
+def test_the_cpu_pool_is_wide_unless_its_kv_cache_would_not_fit():
+    from hf_latent_diffusion_lm.pipelines.batch_sizing import decoding_batch_size
+    from hf_latent_diffusion_lm.testing import tiny_pipeline
+
+    pipe = tiny_pipeline()
+    cpu = torch.device("cpu")
+    assert decoding_batch_size(pipe.decoder, pipe.vae.config, cpu, max_new_tokens=100) == 512
+    config = pipe.vae.config
+    per_row = 2 * config.decoder_num_layers * config.decoder_num_kv_heads * config.decoder_head_dim * 4  # per token
+    tokens = (2 << 30) // (100 * per_row)  # records so long that 100 rows fill the 2 GiB budget
+    assert decoding_batch_size(pipe.decoder, config, cpu, max_new_tokens=tokens) <= 100

@@ -346,7 +346,8 @@ def ours_flops(pipe, shape: DecoderShape, counter: EngineCounter, inference_step
     head = (len(injector.vocabulary) * shape.hidden_size if isinstance(injector, FieldInjector) else None)
     per_row = {key: value / rows for key, value in decoder_flops(shape, body, counter.drawn, attended, head).items()}
     extra = {"injector": injector_flops(injector, rows, body, counter.drawn) / rows,
-             "latent_prior": 2 * _params(pipe.denoiser) * inference_steps}
+             "latent_prior": 2 * (_params(pipe.denoiser) - _params(pipe.denoiser.noise_mlp)) * inference_steps}
+    # (the noise level's embedding is computed once per sampling step for all rows, not per row)
     return {"flops_per_row": sum(per_row.values()), "flops_per_row_parts": per_row, "extra_flops_per_row": extra,
             "tokens_per_row": written / rows, "eos_per_row": sum(ended for _, ended in counter.rows) / rows,
             "body_positions_per_row": body / rows, "logits_positions_per_row": counter.drawn / rows,

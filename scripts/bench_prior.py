@@ -40,6 +40,15 @@ def two_sample_scores(real: np.ndarray, sampled: np.ndarray) -> dict:
     return {**{k: round(v, 4) for k, v in auc.items()}, "mean_ks": round(ks, 4)}
 
 
+def encoded_rows(pipe, data: str, limit: int | None = None) -> torch.Tensor:
+    """The pipeline VAE's latents of the table's rows (of ``limit`` of them, drawn at random), ``(rows, latent_dim)``."""
+    frame = read_table(data)[pipe.schema.names]
+    if limit is not None:
+        frame = frame.sample(frac=1.0, random_state=0).head(limit)
+    texts = [pipe.schema.to_text(r) for r in pipe.schema.records(frame)]
+    return pipe.vae.encode_texts(texts, pipe.tokenizer, pipe.encoder_tokenizer)
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("pipeline", help="a trained pipeline folder (its VAE encodes the rows)")
@@ -56,8 +65,7 @@ def main(argv=None) -> dict:
 
     torch.manual_seed(args.seed)
     pipe = DiffusionPipeline.from_pretrained(args.pipeline)
-    texts = [pipe.schema.to_text(r) for r in pipe.schema.records(read_table(args.data)[pipe.schema.names])]
-    latents = pipe.vae.encode_texts(texts, pipe.tokenizer, pipe.encoder_tokenizer)
+    latents = encoded_rows(pipe, args.data)
     template = pipe.denoiser.config
     sigma_data = template.sigma_data if args.sigma_data is None else args.sigma_data
     denoiser = LatentDenoiserMLP(latent_dim=template.latent_dim, hidden_dim=template.hidden_dim,

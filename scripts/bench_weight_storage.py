@@ -23,9 +23,8 @@ import json
 import torch
 
 import hf_latent_diffusion_lm  # noqa: F401  (registers the pipeline class with diffusers)
-from bench_prior import two_sample_scores  # scripts/ is on sys.path when this runs as a script
+from bench_prior import encoded_rows, two_sample_scores  # scripts/ is on sys.path when this runs as a script
 from diffusers import DiffusionPipeline
-from hf_latent_diffusion_lm.data import read_table
 
 
 def main(argv=None) -> dict:
@@ -39,9 +38,7 @@ def main(argv=None) -> dict:
 
     pipe = DiffusionPipeline.from_pretrained(args.pipeline)
     pipe.set_progress_bar_config(disable=True)
-    frame = read_table(args.data)[pipe.schema.names].sample(frac=1.0, random_state=0).head(args.num_latents)
-    real = pipe.vae.encode_texts([pipe.schema.to_text(r) for r in pipe.schema.records(frame)], pipe.tokenizer,
-                                 pipe.encoder_tokenizer)
+    real = encoded_rows(pipe, args.data, args.num_latents)
     full = pipe.denoiser
     rounded = copy.deepcopy(full)
     rounded.store_weights_in(args.dtype)

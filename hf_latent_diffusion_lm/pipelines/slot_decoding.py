@@ -122,32 +122,24 @@ class _FieldTracks:
         self.new = lambda: FieldPositions(injector.num_fields, injector.max_positions)
         self.text = token_texts(tokenizer)
         self.slots = [self.new() for _ in range(num_slots)]
-        self.last = [0] * num_slots
 
     def start(self, slots) -> torch.Tensor:
         """Restart ``slots`` with the start token; its position ids, ``(len(slots), 1)``."""
         self.restart(slots)
-        for slot in slots:
-            self.last[slot] = self.slots[slot].feed("")
-        return torch.tensor([[self.last[slot]] for slot in slots])
+        return torch.tensor([[self.slots[slot].feed("")] for slot in slots])
 
     def restart(self, slots) -> None:
         """New records in ``slots``, their start token still to be fed (by a step)."""
         for slot in slots:
             self.slots[slot] = self.new()
 
-    def feed(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Position ids of a step's tokens (padding repeats a slot's last position)."""
-        positions = []
-        for slot, (run, length) in enumerate(zip(tokens.tolist(), lengths.tolist())):
-            ids = [self.slots[slot].feed(self.text(token)) for token in run[:length]]
-            if ids:
-                self.last[slot] = ids[-1]
-            positions.append(ids + [self.last[slot]] * (len(run) - length))
-        return torch.tensor(positions, device=tokens.device)
+    def feed(self, runs: list[list[int]], device: torch.device) -> torch.Tensor:
+        """Position ids of a packed step's tokens (slot ``i`` fed ``runs[i]``), ``(tokens,)``."""
+        return torch.tensor([self.slots[slot].feed(self.text(token)) for slot, run in enumerate(runs)
+                             for token in run], device=device)
 
     def keep(self, slots) -> None:
-        self.slots, self.last = [self.slots[s] for s in slots], [self.last[s] for s in slots]
+        self.slots = [self.slots[s] for s in slots]
 
 
 class _Pool:
@@ -212,7 +204,7 @@ class _Pool:
         device = self.positions.device
         lengths = torch.tensor([len(run) for run in runs], device=device)
         longest = int(lengths.max())
-        tokens = torch.tensor([run + [self.start_token_id] * (longest - len(run)) for run in runs], device=device)
+        ids = torch.tensor([[token for run in runs for token in run]], device=device)  # (1, tokens), slot by slot
         fed = torch.arange(longest, device=device) < lengths[:, None]
         slots, places = fed.nonzero(as_tuple=True)
         self.runs = SlotRuns(slots, places, len(runs), longest)
@@ -227,16 +219,15 @@ class _Pool:
         last = lengths.cumsum(0) - 1  # each slot's last token in the packed sequence
         model = self.decoder if self.head is None else self.decoder.get_decoder()
         if self.tracks is not None:
-            states = self.injector.token_states(self.shares, slots, self.tracks.feed(tokens, lengths)[fed])
-            output = model(inputs_embeds=self.injector.embed(self.decoder, tokens[fed][None], states[None]), **packed)
+            states = self.injector.token_states(self.shares, slots, self.tracks.feed(runs, device))
+            output = model(inputs_embeds=self.injector.embed(self.decoder, ids, states[None]), **packed)
             self.positions += lengths
             hidden = output.last_hidden_state[0, last]
             return torch.cat([hidden, states[last].to(hidden.dtype)], dim=-1)
+        if self.head is None:  # the whole model: its LM head only at each slot's last token
+            packed["logits_to_keep"] = last
         with self.injector.injected(self.decoder, self.z[slots]):
-            if self.head is None:
-                output = model(input_ids=tokens[fed][None], logits_to_keep=last, **packed)
-            else:
-                output = model(input_ids=tokens[fed][None], **packed)
+            output = model(input_ids=ids, **packed)
         self.positions += lengths
         return output.logits[0] if self.head is None else output.last_hidden_state[0, last]
 
